@@ -1,0 +1,46 @@
+"""The ``orderhub`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hub.errors import OrderhubError
+
+
+class _Group(click.Group):
+    """Prints Orderhub errors as their message (no traceback) and exits 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OrderhubError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="orderhub")
+def main() -> None:
+    """Orderhub: the order-management integration hub.
+
+    Start with `orderhub sandbox` to see the whole hub work against simulated
+    Shopify, Amazon, ShipBob, Odoo and EasyPost, with no account and no config.
+    """
+
+
+def _register() -> None:
+    from hub.cli import config, db, schemas
+
+    for mod in (config, db, schemas):
+        for cmd in mod.COMMANDS:
+            main.add_command(cmd)
+
+
+_register()
+
+
+if __name__ == "__main__":
+    main()

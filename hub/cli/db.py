@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import click
+
+from hub.config import Settings
+from hub.store.migrate import upgrade
+
+
+@click.group("db")
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations to ORDERHUB_DATABASE_URL (default: SQLite under ./.orderhub/)."""
+    url = Settings().effective_database_url()
+    upgrade(url, revision)
+    click.echo(f"database at {_safe(url)} is at {revision}")
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+COMMANDS = [db]

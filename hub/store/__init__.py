@@ -1,0 +1,51 @@
+"""The store: SQLAlchemy 2 async Core on PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+Operations are plain async functions taking an ``AsyncConnection`` so that several of
+them (an order change, its reservation, its partner event) commit in one transaction::
+
+    async with store.begin() as conn:
+        await orders.upsert_order(conn, order)
+        await outbox.emit(conn, "order.created", order, object_id=order.id)
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.store.engine import is_sqlite, make_engine
+
+
+class Store:
+    """One database: an engine and its transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if is_sqlite(self.url) else "postgresql"
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction: commits on success, rolls back on error."""
+        return self.engine.begin()
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.engine.connect()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+__all__ = ["Store"]

@@ -1,0 +1,241 @@
+"""Inventory operations. Every change is a conditional UPDATE plus a ledger row.
+
+Reservations never read-then-write: the UPDATE itself checks availability, so two
+concurrent reservations can never promise the same unit, on PostgreSQL (row lock,
+re-check of the WHERE clause) as on SQLite (one writer at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import now
+from hub.errors import InputError, InsufficientStock
+from hub.model import InventoryLevel, LedgerEntry
+from hub.store import tables as t
+from hub.store._upsert import insert_ignore
+
+L = t.inventory_levels
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """``quantity`` of ``sku`` at ``location``."""
+
+    sku: str
+    location: str
+    quantity: int
+
+
+async def _ledger(
+    conn: AsyncConnection,
+    sku: str,
+    location: str,
+    *,
+    d_on_hand: int = 0,
+    d_reserved: int = 0,
+    cause: str,
+    ref: str | None,
+    reason: str | None = None,
+) -> None:
+    await conn.execute(
+        insert(t.inventory_ledger).values(
+            sku=sku,
+            location=location,
+            delta_on_hand=d_on_hand,
+            delta_reserved=d_reserved,
+            cause=cause,
+            ref=ref,
+            reason=reason,
+            at=now(),
+        )
+    )
+
+
+async def ensure_level(conn: AsyncConnection, sku: str, location: str) -> None:
+    """Create the (sku, location) row at zero when missing."""
+    await conn.execute(
+        insert_ignore(conn, L, ["sku", "location"]).values(
+            sku=sku, location=location, on_hand=0, reserved=0, safety_stock=0, updated_at=now()
+        )
+    )
+
+
+async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None) -> bool:
+    """Reserve ``quantity`` if available (on_hand - reserved - safety_stock); False otherwise."""
+    if quantity <= 0:
+        raise InputError(f"reservation quantity must be positive (got {quantity})", sku=sku)
+    res = await conn.execute(
+        update(L)
+        .where(
+            and_(
+                L.c.sku == sku,
+                L.c.location == location,
+                L.c.on_hand - L.c.reserved - L.c.safety_stock >= quantity,
+            )
+        )
+        .values(reserved=L.c.reserved + quantity, updated_at=now())
+    )
+    if res.rowcount != 1:
+        return False
+    await _ledger(conn, sku, location, d_reserved=quantity, cause="reservation", ref=ref)
+    return True
+
+
+async def reserve_all(conn: AsyncConnection, plan: Sequence[Reservation], ref: str | None) -> None:
+    """Reserve every part of ``plan`` or none of it.
+
+    Runs inside a SAVEPOINT; parts are taken in (sku, location) order so that two plans
+    never wait on each other's rows in opposite order (no deadlock). Raises
+    :class:`InsufficientStock` naming the part that failed.
+    """
+    parts = _merge(plan)
+    async with conn.begin_nested():
+        for p in parts:
+            if not await reserve(conn, p.sku, p.location, p.quantity, ref):
+                raise InsufficientStock(
+                    f"cannot reserve {p.quantity} x {p.sku} at {p.location}: not enough available",
+                    sku=p.sku,
+                    location=p.location,
+                    quantity=p.quantity,
+                )
+
+
+def _merge(plan: Iterable[Reservation]) -> list[Reservation]:
+    acc: dict[tuple[str, str], int] = {}
+    for p in plan:
+        acc[(p.sku, p.location)] = acc.get((p.sku, p.location), 0) + p.quantity
+    return [Reservation(s, loc, q) for (s, loc), q in sorted(acc.items())]
+
+
+async def release(
+    conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None, cause: str = "release"
+) -> None:
+    """Give back ``quantity`` reserved units (cancellation, re-routing)."""
+    res = await conn.execute(
+        update(L)
+        .where(and_(L.c.sku == sku, L.c.location == location, L.c.reserved >= quantity))
+        .values(reserved=L.c.reserved - quantity, updated_at=now())
+    )
+    if res.rowcount != 1:
+        raise InsufficientStock(
+            f"cannot release {quantity} x {sku} at {location}: fewer are reserved", sku=sku, location=location
+        )
+    await _ledger(conn, sku, location, d_reserved=-quantity, cause=cause, ref=ref)
+
+
+async def ship(conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None) -> None:
+    """Goods left the building: on_hand and reserved go down together."""
+    res = await conn.execute(
+        update(L)
+        .where(and_(L.c.sku == sku, L.c.location == location, L.c.reserved >= quantity, L.c.on_hand >= quantity))
+        .values(on_hand=L.c.on_hand - quantity, reserved=L.c.reserved - quantity, updated_at=now())
+    )
+    if res.rowcount != 1:
+        raise InsufficientStock(
+            f"cannot ship {quantity} x {sku} from {location}: fewer are reserved", sku=sku, location=location
+        )
+    await _ledger(conn, sku, location, d_on_hand=-quantity, d_reserved=-quantity, cause="shipment", ref=ref)
+
+
+async def adjust(
+    conn: AsyncConnection,
+    sku: str,
+    location: str,
+    delta: int,
+    *,
+    cause: str = "adjustment",
+    ref: str | None = None,
+    reason: str | None = None,
+) -> InventoryLevel:
+    """Add ``delta`` (may be negative) to on_hand. on_hand never goes below what is reserved."""
+    await ensure_level(conn, sku, location)
+    res = await conn.execute(
+        update(L)
+        .where(and_(L.c.sku == sku, L.c.location == location, L.c.on_hand + delta >= L.c.reserved))
+        .values(on_hand=L.c.on_hand + delta, updated_at=now())
+    )
+    if res.rowcount != 1:
+        lvl = await get_level(conn, sku, location)
+        raise InsufficientStock(
+            f"adjusting {sku} at {location} by {delta} would leave on_hand {lvl.on_hand + delta} "
+            f"below the {lvl.reserved} reserved units",
+            sku=sku,
+            location=location,
+            delta=delta,
+        )
+    await _ledger(conn, sku, location, d_on_hand=delta, cause=cause, ref=ref, reason=reason)
+    return await get_level(conn, sku, location)
+
+
+async def set_on_hand(
+    conn: AsyncConnection, sku: str, location: str, on_hand: int, *, cause: str = "count", ref: str | None = None
+) -> InventoryLevel:
+    """Set on_hand to a counted value (a 3PL snapshot) through the ledger."""
+    if on_hand < 0:
+        raise InputError(f"on_hand cannot be negative (got {on_hand} for {sku} at {location})")
+    await ensure_level(conn, sku, location)
+    lvl = await get_level(conn, sku, location)
+    delta = on_hand - lvl.on_hand
+    if delta == 0:
+        return lvl
+    return await adjust(conn, sku, location, delta, cause=cause, ref=ref)
+
+
+async def set_safety_stock(conn: AsyncConnection, sku: str, location: str, safety_stock: int) -> None:
+    if safety_stock < 0:
+        raise InputError("safety_stock cannot be negative")
+    await ensure_level(conn, sku, location)
+    await conn.execute(
+        update(L)
+        .where(and_(L.c.sku == sku, L.c.location == location))
+        .values(safety_stock=safety_stock, updated_at=now())
+    )
+
+
+async def get_level(conn: AsyncConnection, sku: str, location: str) -> InventoryLevel:
+    row = (await conn.execute(select(L).where(and_(L.c.sku == sku, L.c.location == location)))).first()
+    if row is None:
+        return InventoryLevel(sku=sku, location=location, on_hand=0, reserved=0, safety_stock=0)
+    return InventoryLevel(
+        sku=row.sku, location=row.location, on_hand=row.on_hand, reserved=row.reserved, safety_stock=row.safety_stock
+    )
+
+
+async def levels(conn: AsyncConnection, skus: Iterable[str]) -> list[InventoryLevel]:
+    """Every level of the given SKUs, ordered by sku then location."""
+    skus = list(skus)
+    if not skus:
+        return []
+    rows = (await conn.execute(select(L).where(L.c.sku.in_(skus)).order_by(L.c.sku, L.c.location))).all()
+    return [
+        InventoryLevel(
+            sku=r.sku, location=r.location, on_hand=r.on_hand, reserved=r.reserved, safety_stock=r.safety_stock
+        )
+        for r in rows
+    ]
+
+
+async def ledger(conn: AsyncConnection, sku: str, location: str | None = None, limit: int = 500) -> list[LedgerEntry]:
+    q = select(t.inventory_ledger).where(t.inventory_ledger.c.sku == sku)
+    if location:
+        q = q.where(t.inventory_ledger.c.location == location)
+    rows = (await conn.execute(q.order_by(t.inventory_ledger.c.id).limit(limit))).all()
+    return [
+        LedgerEntry(
+            id=r.id,
+            sku=r.sku,
+            location=r.location,
+            delta_on_hand=r.delta_on_hand,
+            delta_reserved=r.delta_reserved,
+            cause=r.cause,
+            ref=r.ref,
+            reason=r.reason,
+            at=r.at,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,207 @@
+"""Order persistence: idempotent upsert keyed by (connection, external_id)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import now
+from hub.errors import Conflict, NotFound
+from hub.model import Order
+from hub.store import tables as t
+from hub.store._upsert import insert_ignore
+
+ORDERS = t.orders
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What :func:`upsert_order` did: ``created``, ``updated`` or ``unchanged`` (stale or identical)."""
+
+    order: Order
+    outcome: str
+    previous: Order | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.outcome == "created"
+
+
+def email_hash(order: Order) -> str | None:
+    """A stable hash of the customer's email (for velocity checks without storing PII twice)."""
+    email = order.customer.email if order.customer else None
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest() if email else None
+
+
+def _row(order: Order, ts: datetime) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "connection": order.connection,
+        "external_id": order.external_id,
+        "status": str(order.status),
+        "currency": order.currency,
+        "total": order.totals.total.amount,
+        "email_hash": email_hash(order),
+        "placed_at": order.placed_at,
+        "source_updated_at": order.source_updated_at,
+        "data": order.to_json(),
+        "updated_at": ts,
+    }
+
+
+async def _write_lines(conn: AsyncConnection, order: Order) -> None:
+    await conn.execute(delete(t.order_lines).where(t.order_lines.c.order_id == order.id))
+    await conn.execute(
+        insert(t.order_lines),
+        [
+            {
+                "order_id": order.id,
+                "line_no": ln.line_no,
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "cancelled_quantity": ln.cancelled_quantity,
+                "unit_price": ln.unit_price.amount,
+                "currency": ln.unit_price.currency,
+            }
+            for ln in order.lines
+        ],
+    )
+
+
+async def upsert_order(conn: AsyncConnection, incoming: Order) -> UpsertResult:
+    """Insert the order, or update the stored one with the same (connection, external_id).
+
+    Safe under concurrency: the insert is ``ON CONFLICT DO NOTHING`` and the loser of a race
+    takes the update path. An update whose ``source_updated_at`` is older than the stored one
+    is ignored (``unchanged``), so out-of-order deliveries end in the newest state. The hub's
+    own fields (id, status, holds, allocations, decisions) are kept from the stored order.
+    """
+    ts = now()
+    row = _row(incoming, ts)
+    res = await conn.execute(
+        insert_ignore(conn, ORDERS, ["connection", "external_id"]).values(**row, created_at=ts, version=1)
+    )
+    if res.rowcount == 1:
+        await _write_lines(conn, incoming)
+        return UpsertResult(incoming, "created")
+    stored = await get_by_external(conn, incoming.connection, incoming.external_id, for_update=True)
+    assert stored is not None
+    if (
+        stored.source_updated_at
+        and incoming.source_updated_at
+        and incoming.source_updated_at <= stored.source_updated_at
+    ):
+        return UpsertResult(stored, "unchanged", stored)
+    merged = incoming.model_copy(
+        update={
+            "id": stored.id,
+            "status": stored.status,
+            "holds": stored.holds,
+            "allocations": stored.allocations,
+            "backordered": stored.backordered,
+            "decisions": stored.decisions,
+            "promise": stored.promise,
+        }
+    )
+    if merged.to_json() == stored.to_json():
+        return UpsertResult(stored, "unchanged", stored)
+    await save_order(conn, merged)
+    await _write_lines(conn, merged)
+    return UpsertResult(merged, "updated", stored)
+
+
+async def save_order(conn: AsyncConnection, order: Order, expected_version: int | None = None) -> None:
+    """Write the hub's current view of ``order``; with ``expected_version`` a lost race raises Conflict."""
+    values = _row(order, now())
+    values.pop("id")
+    q = update(ORDERS).where(ORDERS.c.id == order.id)
+    if expected_version is not None:
+        q = q.where(ORDERS.c.version == expected_version)
+    res = await conn.execute(q.values(**values, version=ORDERS.c.version + 1))
+    if res.rowcount != 1:
+        if expected_version is not None:
+            raise Conflict(f"order {order.id} was changed concurrently; reload and retry", order_id=order.id)
+        raise NotFound(f"order {order.id} does not exist", order_id=order.id)
+
+
+async def get_order(conn: AsyncConnection, order_id: str, *, for_update: bool = False) -> Order:
+    q = select(ORDERS.c.data).where(ORDERS.c.id == order_id)
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = (await conn.execute(q)).first()
+    if row is None:
+        raise NotFound(f"order {order_id} does not exist", order_id=order_id)
+    return Order.model_validate(row.data)
+
+
+async def get_version(conn: AsyncConnection, order_id: str) -> int:
+    row = (await conn.execute(select(ORDERS.c.version).where(ORDERS.c.id == order_id))).first()
+    if row is None:
+        raise NotFound(f"order {order_id} does not exist", order_id=order_id)
+    return int(row.version)
+
+
+async def get_by_external(
+    conn: AsyncConnection, connection: str, external_id: str, *, for_update: bool = False
+) -> Order | None:
+    q = select(ORDERS.c.data).where(and_(ORDERS.c.connection == connection, ORDERS.c.external_id == external_id))
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = (await conn.execute(q)).first()
+    return Order.model_validate(row.data) if row else None
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    status: str | None = None,
+    connection: str | None = None,
+    external_id: str | None = None,
+) -> tuple[list[Order], str | None]:
+    """Newest first, keyset-paginated by id (ids sort by creation time)."""
+    q = select(ORDERS.c.id, ORDERS.c.data).order_by(ORDERS.c.id.desc()).limit(limit + 1)
+    if cursor:
+        q = q.where(ORDERS.c.id < decode_cursor(cursor))
+    if status:
+        q = q.where(ORDERS.c.status == status)
+    if connection:
+        q = q.where(ORDERS.c.connection == connection)
+    if external_id:
+        q = q.where(ORDERS.c.external_id == external_id)
+    rows = (await conn.execute(q)).all()
+    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return [Order.model_validate(r.data) for r in rows[:limit]], nxt
+
+
+async def add_timeline(
+    conn: AsyncConnection, order_id: str, kind: str, detail: str | None = None, status: str | None = None
+) -> None:
+    """Append to the order's timeline (shown by the console and the API)."""
+    await conn.execute(
+        insert(t.order_events).values(order_id=order_id, at=now(), kind=kind, detail=detail, status=status)
+    )
+
+
+async def timeline(conn: AsyncConnection, order_id: str) -> list[dict[str, Any]]:
+    rows = (
+        await conn.execute(
+            select(t.order_events).where(t.order_events.c.order_id == order_id).order_by(t.order_events.c.id)
+        )
+    ).all()
+    return [{"at": r.at.isoformat(), "kind": r.kind, "status": r.status, "detail": r.detail} for r in rows]

@@ -1,0 +1,51 @@
+"""The partner event outbox: events are written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import now
+from hub.model import EVENT_TYPES, Event, new_id
+from hub.store import tables as t
+
+
+async def emit(
+    conn: AsyncConnection,
+    type_: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    object_id: str | None = None,
+    connection: str | None = None,
+) -> Event:
+    """Append a partner event to the outbox inside the caller's transaction."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}; known: {sorted(EVENT_TYPES)}")
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    ev = Event(id=new_id("evt"), type=type_, timestamp=now(), object_id=object_id, connection=connection, data=payload)
+    await conn.execute(
+        insert(t.outbox).values(
+            id=ev.id,
+            type=ev.type,
+            object_id=object_id,
+            connection=connection,
+            data=payload,
+            created_at=ev.timestamp,
+            dispatched=False,
+        )
+    )
+    return ev
+
+
+async def events_for(conn: AsyncConnection, object_id: str) -> list[Event]:
+    """Every event about one object, in the order they were written."""
+    rows = (
+        await conn.execute(select(t.outbox).where(t.outbox.c.object_id == object_id).order_by(t.outbox.c.seq))
+    ).all()
+    return [
+        Event(id=r.id, type=r.type, timestamp=r.created_at, object_id=r.object_id, connection=r.connection, data=r.data)
+        for r in rows
+    ]
