@@ -1,0 +1,16 @@
+"""Built-in policy plugin: the defaults behind the ``firstresult`` hooks.
+
+Registered as the plugin ``orderhub.defaults`` with ``trylast`` so any other plugin answers first.
+Each hook delegates to the module that owns the policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.plugins.manager import hookimpl
+
+
+@hookimpl(trylast=True)
+def orderhub_rank_locations(order: Any, candidates: list[Any], config: Any) -> list[Any] | None:
+    return None  # keep the configured strategy's order

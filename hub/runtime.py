@@ -1,0 +1,112 @@
+"""The running hub: settings, config, store, Redis, plugins and connections in one object.
+
+``Hub.open()`` is what ``orderhub serve``, ``orderhub worker``, the sandbox and the tests
+use; everything the hub's services need is reached through it (no globals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from hub.config import HubConfig, Settings, load_config
+from hub.errors import ConfigError, NotFound
+from hub.plugins import Connector, PluginManager, Registry, load, settings_problems
+from hub.redis_server import PrivateRedis, ensure_redis_url
+from hub.store import Store
+from hub.store.migrate import upgrade_async
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    config: HubConfig
+    store: Store
+    redis: aioredis.Redis
+    pm: PluginManager
+    registry: Registry
+    connections: dict[str, Connector] = field(default_factory=dict)
+    private_redis: PrivateRedis | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        config: HubConfig | None = None,
+        *,
+        migrate: bool = True,
+        extra_plugins: list[Any] | None = None,
+        http_transport: Any = None,
+    ) -> Hub:
+        """Load plugins, validate the config against them, open the database (migrated) and Redis."""
+        settings = settings or Settings()
+        pm, registry = load(extra_plugins=extra_plugins)
+        if config is None:
+            config = load_config(settings.config, lambda c: settings_problems(registry, c.connections))
+        else:
+            problems = settings_problems(registry, config.connections)
+            if problems:
+                raise ConfigError(problems)
+        url = settings.effective_database_url()
+        if migrate:
+            await upgrade_async(url)
+        store = Store(url)
+        redis_url, private = ensure_redis_url(settings.redis_url)
+        redis = aioredis.from_url(redis_url)  # type: ignore[no-untyped-call]
+        hub = cls(
+            settings=settings, config=config, store=store, redis=redis, pm=pm, registry=registry, private_redis=private
+        )
+        hub.state["redis_url"] = redis_url
+        for conn_cfg in config.connections:
+            if conn_cfg.enabled:
+                hub.connections[conn_cfg.id] = hub._make_connection(conn_cfg.id, http_transport)
+        await hub._sync_locations()
+        return hub
+
+    def _make_connection(self, connection_id: str, transport: Any = None) -> Connector:
+        from hub.http import client_for
+        from hub.mapping import MappingSet
+
+        cfg = self.config.connection(connection_id)
+        cls = self.registry.get(cfg.connector)
+        settings = cls.Settings.model_validate(cfg.settings)
+        conn = cls(connection_id, settings, None, MappingSet.for_connector(cls.mapping_set or cls.name, cfg.mappings))
+        conn.http = client_for(
+            conn,
+            transport=transport,
+            redis=self.redis,
+            prefix=self.settings.redis_prefix,
+            rate_per_second=cfg.rate_per_second or cls.rate_per_second,
+        )
+        return conn
+
+    def connector(self, connection_id: str) -> Connector:
+        try:
+            return self.connections[connection_id]
+        except KeyError:
+            raise NotFound(
+                f"no connection {connection_id!r} is configured (orderhub.toml [[connections]])",
+                connection=connection_id,
+            ) from None
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under this hub's prefix."""
+        return ":".join((self.settings.redis_prefix, *parts))
+
+    async def _sync_locations(self) -> None:
+        from hub.store import locations
+
+        async with self.store.begin() as conn:
+            await locations.sync(conn, self.config.locations)
+
+    async def close(self) -> None:
+        for c in self.connections.values():
+            if c.http is not None and hasattr(c.http, "aclose"):
+                await c.http.aclose()
+        await self.redis.aclose()
+        await self.store.close()
+        if self.private_redis:
+            self.private_redis.stop()
