@@ -1,40 +1,37 @@
-"""Outbound HTTP: one httpx client per connection, over the httpx-aiohttp transport.
+"""Outbound HTTP: one ``httpx.AsyncClient`` per connection, over the httpx-aiohttp transport.
 
-``client_for(connector)`` is what the runtime calls; connectors use ``self.http`` (an
-``httpx.AsyncClient``) and never build their own.
+``client_for(connector)`` is what the runtime calls; connectors use ``self.http`` (a
+:class:`HubClient`, an ``httpx.AsyncClient``) and never build their own::
+
+    response = await hub.http.call(self.http, "POST", "/inventory_levels/set.json", json=body)
+
+``call`` retries timeouts, connection errors, 429 and 5xx (honouring ``Retry-After`` and
+``x-retry-after``) and raises :class:`hub.errors.RetriableError` / :class:`hub.errors.FatalError`
+with redacted request/response snapshots. Plain ``self.http.get(...)`` works as in httpx for
+connectors that read statuses themselves; both go through the connection's Redis rate limiter
+(shared by every worker) and log one redacted line per request. See docs/http.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from hub.http._call import RETRY_STATUSES, call
+from hub.http._client import ConnectionTransport, HubClient, RetryPolicy, client_for
+from hub.http._limiter import RateLimiter
+from hub.http._redact import redact_headers, redact_url, request_snapshot, response_snapshot
+from hub.http._retry_after import rate_limit_header, retry_after
 
-import httpx
-from httpx_aiohttp import AiohttpTransport
-
-
-def client_for(
-    connector: Any,
-    *,
-    timeout: float = 30.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    redis: Any = None,
-    prefix: str = "orderhub",
-    rate_per_second: float | None = None,
-) -> httpx.AsyncClient:
-    """The outbound client of one connection: base URL, auth headers, timeouts.
-
-    ``redis``/``prefix``/``rate_per_second`` configure the rate limiter shared by all workers.
-    """
-    try:
-        base = connector.base_url()
-    except ValueError:
-        base = ""
-    return httpx.AsyncClient(
-        base_url=base,
-        headers=connector.auth_headers(),
-        timeout=httpx.Timeout(timeout, connect=5.0),
-        transport=transport or AiohttpTransport(),
-    )
-
-
-__all__ = ["client_for"]
+__all__ = [
+    "RETRY_STATUSES",
+    "ConnectionTransport",
+    "HubClient",
+    "RateLimiter",
+    "RetryPolicy",
+    "call",
+    "client_for",
+    "rate_limit_header",
+    "redact_headers",
+    "redact_url",
+    "request_snapshot",
+    "response_snapshot",
+    "retry_after",
+]

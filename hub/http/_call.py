@@ -1,0 +1,158 @@
+"""``call()``: one outbound request with in-client retries and typed errors."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from hub.errors import FatalError, RetriableError
+from hub.http._client import DEFAULT_POLICY, HubClient, RetryPolicy
+from hub.http._redact import request_snapshot, response_snapshot
+from hub.http._retry_after import retry_after
+
+#: Statuses worth another try: timeouts, too early, throttling and server errors
+#: (not 501 Not Implemented / 505 HTTP Version Not Supported, which will not change).
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524, 529})
+#: Transport failures worth another try.
+RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class _Transient(Exception):
+    def __init__(self, response: httpx.Response, wait: float | None) -> None:
+        self.response = response
+        self.wait = wait
+
+
+def _server_wait(state: RetryCallState) -> float | None:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.wait if isinstance(exc, _Transient) else None
+
+
+def _stopper(policy: RetryPolicy) -> Any:
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        wait = _server_wait(state)
+        # The server wants a longer pause than we may spend here: give it back to the sync engine.
+        return wait is not None and state.idle_for + wait > policy.budget
+
+    return stop
+
+
+def _waiter(policy: RetryPolicy) -> Any:
+    def backoff(state: RetryCallState) -> float:
+        # exponential, with jitter so that workers that failed together do not retry together
+        base = policy.initial * 2 ** (state.attempt_number - 1)
+        return min(policy.max_backoff, base + random.uniform(0, base))
+
+    def wait(state: RetryCallState) -> float:
+        server = _server_wait(state)
+        delay = server if server is not None else backoff(state)
+        return max(0.0, min(delay, policy.budget - state.idle_for))
+
+    return wait
+
+
+def _where(client: httpx.AsyncClient, method: str, url: str | httpx.URL) -> str:
+    try:
+        u = client.build_request(method, url).url
+        return f"{method} {u.scheme}://{u.host}{u.path}"
+    except Exception:
+        return f"{method} {url}"
+
+
+async def call(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    connection: str | None = None,
+    retry: bool = True,
+    policy: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request and return its (2xx/3xx) response, retrying what is transient.
+
+    Timeouts, connection errors, 408/425/429 and 5xx are retried (``policy``, default the client's:
+    3 attempts, exponential backoff with jitter, ``Retry-After``/``x-retry-after`` honoured, at most
+    10 s of waiting); then :class:`~hub.errors.RetriableError` is raised with ``retry_after`` and
+    redacted ``request``/``response`` snapshots. Any other 4xx raises :class:`~hub.errors.FatalError`
+    at once. ``kwargs`` are those of ``httpx.AsyncClient.request`` (``json=``, ``params=``, ``headers=``...).
+    Pass ``retry=False`` for a request that must not be repeated (a non-idempotent POST).
+    """
+    if policy is None:
+        policy = client.retry if isinstance(client, HubClient) else DEFAULT_POLICY
+    if not retry:
+        policy = RetryPolicy(attempts=1, initial=policy.initial, max_backoff=policy.max_backoff, budget=0)
+    conn = connection or getattr(client, "connection", None)
+    secrets: frozenset[str] = getattr(client, "secrets", frozenset())
+    where = _where(client, method, url)
+    who = f" (connection {conn})" if conn else ""
+
+    retrying = AsyncRetrying(
+        stop=_stopper(policy),
+        wait=_waiter(policy),
+        retry=retry_if_exception_type((_Transient, *RETRY_EXCEPTIONS)),
+        reraise=True,
+    )
+    attempts = 0
+    try:
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                response = await client.request(method, url, **kwargs)
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status in RETRY_STATUSES:
+                    raise _Transient(response, retry_after(response.headers))
+                raise _fatal(response, where, who, conn, secrets)
+    except _Transient as exc:
+        resp = exc.response
+        wait = exc.wait
+        raise RetriableError(
+            f"{where}{who} answered {resp.status_code} {resp.reason_phrase} after {attempts} attempt(s)"
+            + (f"; the server asks to wait {wait:g}s" if wait is not None else "")
+            + ". The sync will retry later; if it keeps failing, check the external system's status.",
+            connection=conn,
+            request=request_snapshot(resp.request, secrets),
+            response=response_snapshot(resp, secrets),
+            retry_after=wait,
+        ) from None
+    except RETRY_EXCEPTIONS as exc:
+        req = getattr(exc, "_request", None)
+        raise RetriableError(
+            f"{where}{who} failed after {attempts} attempt(s): {type(exc).__name__}"
+            + (f" ({exc})" if str(exc) else "")
+            + ". The sync will retry later; check that the external system is reachable.",
+            connection=conn,
+            request=request_snapshot(req, secrets) if isinstance(req, httpx.Request) else None,
+            retry_after=None,
+        ) from exc
+    except RetriableError as exc:  # the rate limiter is saturated
+        if exc.connection is None:
+            exc.connection = conn
+        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fatal(response: httpx.Response, where: str, who: str, conn: str | None, secrets: frozenset[str]) -> FatalError:
+    status = response.status_code
+    snap = response_snapshot(response, secrets)
+    if status in (401, 403):
+        advice = "check the connection's credentials and scopes in orderhub.toml"
+    elif status == 404:
+        advice = "the object or the URL does not exist there; check the ids and base_url"
+    else:
+        advice = "the request was refused as sent; retrying will not help, fix the data or the mapping"
+    body = snap.get("body")
+    excerpt = f" Response: {str(body)[:300]}" if body else ""
+    return FatalError(
+        f"{where}{who} was refused with {status} {response.reason_phrase}: {advice}.{excerpt}",
+        connection=conn,
+        request=request_snapshot(response.request, secrets),
+        response=snap,
+    )

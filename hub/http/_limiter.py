@@ -1,0 +1,115 @@
+"""A per-connection rate limiter shared by every worker process through Redis.
+
+GCRA (the generic cell rate algorithm, a token bucket kept as one timestamp) in a Lua script:
+each request *reserves* the next free slot with one ``EVALSHA`` and then sleeps until that
+slot, so callers never poll. The clock is Redis's own (``TIME``), so processes on different
+machines agree. Keys: ``{prefix}:ratelimit:{connection}`` (the theoretical arrival time, µs)
+and ``{prefix}:ratelimit:{connection}:rate`` (a rate learned from the API's headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hub.errors import RetriableError
+
+#: KEYS: tat, learned rate. ARGV: rate/s, burst, max wait µs.
+#: Returns the µs to wait (>= 0) for the reserved slot, or -(wait + 1) when the wait exceeds the maximum
+#: (nothing is reserved then).
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
+local burst = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local interval = math.floor(1000000 / rate)
+if interval < 1 then interval = 1 end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local wait = new_tat - burst * interval - now
+if wait < 0 then wait = 0 end
+if wait > max_wait then return -(math.floor(wait) + 1) end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+return math.floor(wait)
+"""
+
+#: KEYS: tat, learned rate. ARGV: rate/s, burst, pause µs. Nobody gets a slot before now + pause.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
+local interval = math.floor(1000000 / rate)
+local target = now + tonumber(ARGV[3]) + (tonumber(ARGV[2]) - 1) * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < target then
+  redis.call('SET', KEYS[1], string.format('%.0f', target), 'PX', math.floor((target - now) / 1000) + 1000)
+end
+return 1
+"""
+
+
+class RateLimiter:
+    """At most ``rate_per_second`` requests (bursts of ``burst``) for one connection, across all processes.
+
+    ``await limiter.acquire()`` before each request; ``pause(seconds)`` after a 429 so that every
+    worker backs off; ``learn(rate)`` when the API states its real rate (Amazon's ``x-amzn-RateLimit-Limit``).
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        prefix: str,
+        connection: str,
+        rate_per_second: float,
+        burst: float | None = None,
+        max_wait: float = 30.0,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError(f"connection {connection}: rate_per_second must be > 0 (got {rate_per_second})")
+        self.redis = redis
+        self.connection = connection
+        self.rate = float(rate_per_second)
+        self.burst = float(burst if burst is not None else max(1.0, self.rate))
+        self.max_wait = max_wait
+        self.key = f"{prefix}:ratelimit:{connection}"
+        self.rate_key = f"{self.key}:rate"
+        self._keys = [self.key, self.rate_key]
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._pause = redis.register_script(_PAUSE)
+        self._args = [repr(self.rate), repr(self.burst), str(int(max_wait * 1_000_000))]
+        self.learned: float | None = None
+
+    async def acquire(self) -> float:
+        """Wait for this process's next slot; returns the seconds waited.
+
+        Raises :class:`~hub.errors.RetriableError` (with ``retry_after``) instead of waiting longer than
+        ``max_wait``: the job is better re-queued than holding a worker.
+        """
+        wait_us = int(await self._acquire(keys=self._keys, args=self._args))
+        if wait_us < 0:
+            wait = (-wait_us - 1) / 1_000_000
+            raise RetriableError(
+                f"connection {self.connection}: outbound rate limit of {self.learned or self.rate:g} requests/s "
+                f"is saturated; next free slot in {wait:.1f}s. The sync will retry.",
+                connection=self.connection,
+                retry_after=wait,
+            )
+        if wait_us:
+            wait = wait_us / 1_000_000
+            await asyncio.sleep(wait)
+            return wait
+        return 0.0
+
+    async def pause(self, seconds: float) -> None:
+        """No slot for anyone on this connection before ``seconds`` from now (after a 429 with Retry-After)."""
+        await self._pause(keys=self._keys, args=[*self._args[:2], str(int(seconds * 1_000_000))])
+
+    async def learn(self, rate_per_second: float, ttl: int = 300) -> None:
+        """Use the rate the API announced (for ``ttl`` seconds, in every process) instead of the configured one."""
+        if rate_per_second <= 0 or rate_per_second == self.learned:
+            return
+        self.learned = rate_per_second
+        await self.redis.set(self.rate_key, repr(float(rate_per_second)), ex=ttl)

@@ -1,0 +1,64 @@
+"""The real httpx-aiohttp transport against a local aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from httpx_aiohttp import AiohttpTransport
+
+from hub.errors import RetriableError
+from hub.http import ConnectionTransport, RetryPolicy, call, client_for
+from hub.plugins import Connector
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    hits = {"flaky": 0}
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"token": request.headers.get("X-Shopify-Access-Token"), "q": request.query_string})
+
+    async def flaky(request: web.Request) -> web.Response:
+        hits["flaky"] += 1
+        if hits["flaky"] < 3:
+            return web.json_response({"errors": "Internal Server Error"}, status=500)
+        return web.json_response({"attempt": hits["flaky"]})
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_post("/flaky", flaky)
+    app.router.add_get("/slow", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_client_uses_the_aiohttp_transport_with_auth_headers(demo: Connector, server: str) -> None:
+    async with client_for(demo) as client:
+        assert isinstance(client._transport, ConnectionTransport)
+        assert isinstance(client._transport.inner, AiohttpTransport)
+        resp = await client.get(f"{server}/ok", params={"limit": 5})
+    assert resp.json() == {"token": "shpat_0123456789abcdef", "q": "limit=5"}
+
+
+async def test_call_retries_real_500s(demo: Connector, server: str) -> None:
+    async with client_for(demo, retry=RetryPolicy(initial=0.001, max_backoff=0.01)) as client:
+        resp = await call(client, "POST", f"{server}/flaky", json={})
+    assert resp.json() == {"attempt": 3}
+
+
+async def test_a_read_timeout_becomes_a_retriable_error(demo: Connector, server: str) -> None:
+    async with client_for(demo, timeout=0.1, retry=RetryPolicy(attempts=2, initial=0.001)) as client:
+        with pytest.raises(RetriableError, match="failed after 2 attempt"):
+            await call(client, "GET", f"{server}/slow")
