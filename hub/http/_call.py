@@ -45,7 +45,7 @@ def _stopper(policy: RetryPolicy) -> Any:
 def _waiter(policy: RetryPolicy) -> Any:
     def backoff(state: RetryCallState) -> float:
         # exponential, with jitter so that workers that failed together do not retry together
-        base = policy.initial * 2 ** (state.attempt_number - 1)
+        base: float = policy.initial * 2.0 ** (state.attempt_number - 1)
         return min(policy.max_backoff, base + random.uniform(0, base))
 
     def wait(state: RetryCallState) -> float:
