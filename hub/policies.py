@@ -14,3 +14,11 @@ from hub.plugins.manager import hookimpl
 @hookimpl(trylast=True)
 def orderhub_rank_locations(order: Any, candidates: list[Any], config: Any) -> list[Any] | None:
     return None  # keep the configured strategy's order
+
+
+@hookimpl(trylast=True)
+def orderhub_return_disposition(line: Any, order: Any, config: Any) -> Any:
+    """By condition (:func:`hub.returns.default_disposition`); ``None`` for a missing line (nothing to restock)."""
+    from hub.returns.disposition import default_disposition
+
+    return default_disposition(line)
