@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.holds import default_fraud_screen
 from hub.plugins.manager import hookimpl
 
 
 @hookimpl(trylast=True)
 def orderhub_rank_locations(order: Any, candidates: list[Any], config: Any) -> list[Any] | None:
     return None  # keep the configured strategy's order
+
+
+@hookimpl(trylast=True)
+def orderhub_screen_fraud(order: Any, context: dict[str, Any], config: Any) -> Any:
+    """The ``[allocation]`` fraud rules (:func:`hub.holds.default_fraud_screen`)."""
+    return default_fraud_screen(order, context, config)
 
 
 @hookimpl(trylast=True)
