@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     config: Path = Field(default=Path("orderhub.toml"))
     redis_prefix: str = Field(default="orderhub", description="prefix of every Redis key and queue name")
     log_level: str = "INFO"
+    plugins: str = Field(
+        default="", description="extra plugin modules, comma-separated (local plugins without packaging)"
+    )
 
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -6,6 +6,7 @@ use; everything the hub's services need is reached through it (no globals).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,10 @@ class Hub:
     ) -> Hub:
         """Load plugins, validate the config against them, open the database (migrated) and Redis."""
         settings = settings or Settings()
-        pm, registry = load(extra_plugins=extra_plugins)
+        extra = list(extra_plugins or [])
+        for name in filter(None, (p.strip() for p in settings.plugins.split(","))):
+            extra.append(importlib.import_module(name))
+        pm, registry = load(extra_plugins=extra)
         if config is None:
             config = load_config(settings.config, lambda c: settings_problems(registry, c.connections))
         else:

@@ -1,0 +1,1 @@
+"""Route modules; each defines ``router = hub.api._routing.Router(tag)``."""

@@ -1,0 +1,233 @@
+"""Inbound deliveries: verified, persisted before the reply, processed by the worker.
+
+``accept`` is what ``POST /webhooks/{connection_id}`` calls. ``process_batch`` is what the
+worker runs: it claims pending items with a lease (a killed worker's items are taken
+again when the lease expires), applies each in its own transaction, and turns an item
+that keeps failing into a visible, replayable sync failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import metrics
+from hub.clock import now
+from hub.errors import InputError, OrderhubError, RetriableError
+from hub.logging import get_logger
+from hub.model import new_id
+from hub.plugins import InboundEvent
+from hub.store import tables as t
+from hub.store._upsert import insert_ignore
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = get_logger("hub.sync.inbox")
+I = t.inbox  # noqa: E741
+SAFE_HEADERS = ("content-type", "user-agent")
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    duplicate: bool
+
+
+def _keep_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers worth keeping for replay: everything but credentials (signatures are kept: they are not secrets)."""
+    drop = ("authorization", "cookie", "x-shopify-access-token")
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in drop}
+
+
+async def accept(hub: Hub, connection_id: str, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """Verify (AuthError when it fails: nothing stored), persist, nudge the worker.
+
+    Duplicates are recognised by the unique (connection, event_id) in the database.
+    """
+    connector = hub.connector(connection_id)
+    connector.verify_webhook(headers, body)
+    try:
+        ev = connector.webhook_event(headers, body)
+    except (InputError, ValueError, KeyError, TypeError) as exc:
+        # authentic but unreadable: keep it under a content hash; processing will record the failure
+        ev = InboundEvent(event_id="sha256:" + hashlib.sha256(body).hexdigest(), topic=headers.get("x-shopify-topic"))
+        log.warning("unreadable webhook kept", extra={"fields": {"connection": connection_id, "error": str(exc)[:200]}})
+    item_id = new_id("inb")
+    async with hub.store.begin() as conn:
+        res = await conn.execute(
+            insert_ignore(conn, I, ["connection", "event_id"]).values(
+                id=item_id,
+                connection=connection_id,
+                event_id=ev.event_id,
+                topic=ev.topic,
+                object_key=ev.object_key,
+                source_ts=ev.source_ts,
+                headers=_keep_headers(headers),
+                body=body,
+                status="pending",
+                attempts=0,
+                received_at=now(),
+            )
+        )
+        if res.rowcount == 1:
+            accepted = Accepted(item_id, False)
+        else:
+            row = (
+                await conn.execute(
+                    select(I.c.id).where(and_(I.c.connection == connection_id, I.c.event_id == ev.event_id))
+                )
+            ).one()
+            accepted = Accepted(row.id, True)
+    metrics.webhooks_received.labels(connection_id, "duplicate" if accepted.duplicate else "accepted").inc()
+    if not accepted.duplicate:
+        await nudge(hub)
+    return accepted
+
+
+async def nudge(hub: Hub) -> None:
+    from hub.sync.queue import bucket_id
+
+    queue = hub.state.get("queue")
+    if queue is not None:
+        await queue.enqueue("drain", job_id=bucket_id(hub.key("drain")))
+
+
+async def claim(hub: Hub, limit: int = 100) -> list[Any]:
+    """Take up to ``limit`` pending items (or items whose lease expired) for this worker."""
+    ts = now()
+    lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
+    cond = or_(I.c.status == "pending", and_(I.c.status == "processing", I.c.lease_until < ts))
+    async with hub.store.begin() as conn:
+        q = select(I.c.id).where(cond).order_by(I.c.received_at).limit(limit)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = [r.id for r in (await conn.execute(q)).all()]
+        if not ids:
+            return []
+        await conn.execute(
+            update(I).where(I.c.id.in_(ids)).values(status="processing", lease_until=lease, attempts=I.c.attempts + 1)
+        )
+        rows = (await conn.execute(select(I).where(I.c.id.in_(ids)).order_by(I.c.received_at))).all()
+    return list(rows)
+
+
+async def process_batch(hub: Hub, limit: int = 100, concurrency: int = 16) -> int:
+    """Claim and process one batch; items about the same entity run in order, others in parallel."""
+    rows = await claim(hub, limit)
+    if not rows:
+        return 0
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        groups[r.object_key or r.id].append(r)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def run_group(items: list[Any]) -> None:
+        async with sem:
+            for item in sorted(items, key=lambda r: (r.source_ts or r.received_at, r.received_at)):
+                await process_item(hub, item)
+
+    await asyncio.gather(*(run_group(g) for g in groups.values()))
+    return len(rows)
+
+
+async def _entity_lock(conn: AsyncConnection, key: str | None) -> None:
+    """Serialise work on one entity across workers (PostgreSQL advisory lock; SQLite has one writer)."""
+    if key and conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+async def process_item(hub: Hub, item: Any) -> bool:
+    """Parse and apply one inbox item in one transaction; True when done."""
+    from hub.orders.service import apply_messages
+    from hub.sync.failures import record_failure, resolve_failures
+
+    connector = hub.connector(item.connection)
+    headers = dict(item.headers or {})
+    ev = InboundEvent(event_id=item.event_id, topic=item.topic, object_key=item.object_key, source_ts=item.source_ts)
+    started = asyncio.get_running_loop().time()
+    try:
+        messages = connector.parse_webhook(ev, headers, bytes(item.body))
+        async with hub.store.begin() as conn:
+            await _entity_lock(conn, item.object_key)
+            await apply_messages(hub, conn, item.connection, messages, source=f"inbox:{item.id}")
+            await conn.execute(
+                update(I)
+                .where(I.c.id == item.id)
+                .values(status="done", processed_at=now(), lease_until=None, error=None)
+            )
+            await resolve_failures(conn, "inbox", item.id)
+        metrics.jobs_total.labels("inbox", "done").inc()
+        metrics.job_latency.labels("inbox").observe(asyncio.get_running_loop().time() - started)
+        return True
+    except Exception as exc:
+        transient = isinstance(exc, RetriableError) or not isinstance(exc, OrderhubError)
+        error = _describe(exc)
+        final = not transient or item.attempts >= MAX_ATTEMPTS
+        async with hub.store.begin() as conn:
+            if final:
+                await conn.execute(
+                    update(I).where(I.c.id == item.id).values(status="failed", lease_until=None, error=error)
+                )
+                await record_failure(
+                    conn,
+                    source="inbox",
+                    source_id=item.id,
+                    connection=item.connection,
+                    operation=f"inbound:{item.topic or 'webhook'}",
+                    object_id=item.object_key,
+                    attempts=item.attempts,
+                    error=error,
+                    request={
+                        "topic": item.topic,
+                        "event_id": item.event_id,
+                        "body": bytes(item.body)[:4096].decode("utf-8", "replace"),
+                    },
+                )
+            else:
+                backoff = min(60.0, 2.0**item.attempts)
+                await conn.execute(
+                    update(I)
+                    .where(I.c.id == item.id)
+                    .values(status="processing", lease_until=now() + timedelta(seconds=backoff), error=error)
+                )
+        metrics.jobs_total.labels("inbox", "failed" if final else "retry").inc()
+        log.warning(
+            "inbound item failed",
+            extra={
+                "fields": {"inbox_id": item.id, "connection": item.connection, "final": final, "error": error[:300]}
+            },
+        )
+        return False
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OrderhubError):
+        errors = exc.context.get("errors")
+        base = f"{type(exc).__name__}: {exc.detail}"
+        if errors:
+            base += " | " + "; ".join(
+                f"{e.get('file', '')}:{e.get('line', '')} {e.get('field', '')}={e.get('value', '')!r}: {e.get('message', '')}"
+                for e in errors[:10]
+            )
+        return base
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def pending_count(conn: AsyncConnection) -> int:
+    from sqlalchemy import func
+
+    return int(
+        (
+            await conn.execute(select(func.count()).select_from(I).where(I.c.status.in_(("pending", "processing"))))
+        ).scalar_one()
+    )

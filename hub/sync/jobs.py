@@ -1,0 +1,253 @@
+"""Outbound sync jobs: one row per (connection, operation, object), written in the same
+transaction as the change that needs it, run by the worker with retries and backoff.
+
+- Idempotent by construction: the row's ``idempotency_key`` is unique, so writing the same
+  job twice (a replayed inbox item, a re-run) creates one job; connectors pass hub ids as
+  the external system's reference so a retried call creates nothing twice remotely.
+- Coalescing: a job enqueued with ``coalesce=True`` while an identical one is still pending
+  is absorbed by it (the job reads the latest state when it runs).
+- Ordering: a job does not start while an older job for the same (connection, object) is
+  unfinished, so a backlog drains in order per object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from hub import metrics
+from hub.clock import now
+from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
+from hub.logging import get_logger
+from hub.model import new_id
+from hub.store import tables as t
+from hub.store._upsert import insert_ignore
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = get_logger("hub.sync.jobs")
+J = t.sync_jobs
+BASE_DELAY = 2.0
+MAX_DELAY = 1800.0
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor."""
+    delay = random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1)))
+    return max(delay, retry_after or 0.0)
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    connection: str,
+    operation: str,
+    object_id: str | None,
+    payload: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    coalesce: bool = False,
+    delay: float = 0.0,
+) -> bool:
+    """Write a sync job in the caller's transaction; False when an identical job already exists."""
+    ident = key or f"{connection}:{operation}:{object_id}"
+    if coalesce:
+        ident = f"coalesce:{ident}"
+    ts = now()
+    res = await conn.execute(
+        insert_ignore(conn, J, ["idempotency_key"]).values(
+            id=new_id("job"),
+            idempotency_key=ident,
+            connection=connection,
+            operation=operation,
+            object_id=object_id,
+            payload=payload or {},
+            status="pending",
+            attempts=0,
+            errors=[],
+            next_run_at=ts + timedelta(seconds=delay),
+            created_at=ts,
+            updated_at=ts,
+        )
+    )
+    return res.rowcount == 1
+
+
+async def claim(hub: Hub, limit: int = 100) -> list[Any]:
+    """Due jobs whose object has no older unfinished job, leased to this worker."""
+    ts = now()
+    older = aliased(J)
+    blocked = exists().where(
+        and_(
+            older.c.connection == J.c.connection,
+            older.c.object_id == J.c.object_id,
+            older.c.status.in_(("pending", "running")),
+            older.c.created_at < J.c.created_at,
+            older.c.id != J.c.id,
+        )
+    )
+    due = or_(and_(J.c.status == "pending", J.c.next_run_at <= ts), and_(J.c.status == "running", J.c.lease_until < ts))
+    async with hub.store.begin() as conn:
+        q = select(J.c.id, J.c.idempotency_key).where(and_(due, ~blocked)).order_by(J.c.next_run_at).limit(limit)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True, of=J)
+        rows = (await conn.execute(q)).all()
+        if not rows:
+            return []
+        lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
+        for r in rows:
+            # a running coalesced job frees its key, so a change during the run queues a fresh push
+            new_key = f"{r.idempotency_key}:{r.id}" if r.idempotency_key.startswith("coalesce:") else r.idempotency_key
+            await conn.execute(
+                update(J)
+                .where(J.c.id == r.id)
+                .values(status="running", lease_until=lease, idempotency_key=new_key, updated_at=ts)
+            )
+        return list(
+            (await conn.execute(select(J).where(J.c.id.in_([r.id for r in rows])).order_by(J.c.created_at))).all()
+        )
+
+
+class _Limits:
+    def __init__(self) -> None:
+        self.sems: dict[str, asyncio.Semaphore] = {}
+
+    def for_connection(self, hub: Hub, connection: str) -> asyncio.Semaphore:
+        if connection not in self.sems:
+            try:
+                cfg = hub.config.connection(connection)
+                n = cfg.max_concurrency or hub.connector(connection).max_concurrency
+            except Exception:
+                n = 4
+            self.sems[connection] = asyncio.Semaphore(n)
+        return self.sems[connection]
+
+
+async def run_batch(hub: Hub, limit: int = 100) -> int:
+    """Claim and run one batch of due jobs, bounded per connection."""
+    jobs = await claim(hub, limit)
+    if not jobs:
+        return 0
+    limits: _Limits = hub.state.setdefault("job_limits", _Limits())
+
+    async def one(job: Any) -> None:
+        async with limits.for_connection(hub, job.connection):
+            await run_job(hub, job)
+
+    # jobs of one object run one after the other, in creation order
+    by_obj: dict[tuple[str, str | None], list[Any]] = {}
+    for j in jobs:
+        by_obj.setdefault((j.connection, j.object_id or j.id), []).append(j)
+
+    async def chain(items: list[Any]) -> None:
+        for j in items:
+            await one(j)
+
+    await asyncio.gather(*(chain(v) for v in by_obj.values()))
+    return len(jobs)
+
+
+async def run_job(hub: Hub, job: Any) -> None:
+    """Run one job through the operation registry; record the outcome."""
+    from hub.sync.failures import record_failure, resolve_failures
+    from hub.sync.operations import OPERATIONS
+
+    started = asyncio.get_running_loop().time()
+    attempt = job.attempts + 1
+    op = OPERATIONS.get(job.operation)
+    try:
+        if op is None:
+            raise FatalError(f"unknown sync operation {job.operation!r}", connection=job.connection)
+        result = await op(hub, job)
+        async with hub.store.begin() as conn:
+            await conn.execute(
+                update(J)
+                .where(J.c.id == job.id)
+                .values(status="done", attempts=attempt, result=result or {}, lease_until=None, updated_at=now())
+            )
+            await resolve_failures(conn, "job", job.id)
+        metrics.jobs_total.labels(job.operation, "done").inc()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
+        errors = [*list(job.errors or []), {"at": now().isoformat(), "attempt": attempt, "error": error[:1000]}][-20:]
+        retriable = isinstance(exc, RetriableError) or not isinstance(exc, (OrderhubError,))
+        if isinstance(exc, FatalError):
+            retriable = False
+        final = not retriable or attempt >= hub.config.queue.max_tries
+        async with hub.store.begin() as conn:
+            if final:
+                await conn.execute(
+                    update(J)
+                    .where(J.c.id == job.id)
+                    .values(status="failed", attempts=attempt, errors=errors, lease_until=None, updated_at=now())
+                )
+                req = exc.request if isinstance(exc, ConnectorError) else None
+                resp = exc.response if isinstance(exc, ConnectorError) else None
+                await record_failure(
+                    conn,
+                    source="job",
+                    source_id=job.id,
+                    connection=job.connection,
+                    operation=job.operation,
+                    object_id=job.object_id,
+                    attempts=attempt,
+                    error=error,
+                    errors=errors,
+                    request=req or {"payload": job.payload},
+                    response=resp,
+                )
+                metrics.sync_failures.labels(job.connection, job.operation).inc()
+            else:
+                delay = backoff(attempt, getattr(exc, "retry_after", None))
+                await conn.execute(
+                    update(J)
+                    .where(J.c.id == job.id)
+                    .values(
+                        status="pending",
+                        attempts=attempt,
+                        errors=errors,
+                        lease_until=None,
+                        next_run_at=now() + timedelta(seconds=delay),
+                        updated_at=now(),
+                    )
+                )
+                metrics.sync_retries.labels(job.connection, job.operation).inc()
+        metrics.jobs_total.labels(job.operation, "failed" if final else "retry").inc()
+        log.warning(
+            "sync job failed",
+            extra={
+                "fields": {
+                    "job_id": job.id,
+                    "connection": job.connection,
+                    "operation": job.operation,
+                    "attempt": attempt,
+                    "final": final,
+                    "error": error[:300],
+                }
+            },
+        )
+    finally:
+        metrics.job_latency.labels(job.operation).observe(asyncio.get_running_loop().time() - started)
+
+
+async def pending_count(conn: AsyncConnection) -> int:
+    return int(
+        (
+            await conn.execute(select(func.count()).select_from(J).where(J.c.status.in_(("pending", "running"))))
+        ).scalar_one()
+    )
+
+
+async def next_due_in(conn: AsyncConnection) -> float | None:
+    """Seconds until the next pending job is due (None when there is none)."""
+    row = (await conn.execute(select(func.min(J.c.next_run_at)).where(J.c.status == "pending"))).scalar_one_or_none()
+    if row is None:
+        return None
+    due: float = (row - now()).total_seconds()
+    return max(0.0, due)

@@ -1,0 +1,163 @@
+"""Outbound operations: what a sync job does, by its ``operation`` name.
+
+Each is ``async def op(hub, job) -> dict`` (the result stored with the job). They read the
+*current* state when they run (a retried or coalesced job never sends stale data) and
+raise RetriableError/FatalError from the connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from hub.clock import now
+from hub.errors import FatalError, NotFound
+from hub.model import FulfillmentRequest, Order, Refund, Shipment
+from hub.plugins import ChannelConnector, ErpConnector, RemoteResult, WmsConnector
+from hub.store import inventory as inv
+from hub.store import orders as repo
+from hub.store import tables as t
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+Operation = Callable[["Hub", Any], Awaitable[dict[str, Any]]]
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name: str) -> Callable[[Operation], Operation]:
+    def deco(fn: Operation) -> Operation:
+        OPERATIONS[name] = fn
+        return fn
+
+    return deco
+
+
+def _as(hub: Hub, job: Any, kind: type[Any]) -> Any:
+    c = hub.connector(job.connection)
+    if not isinstance(c, kind):
+        raise FatalError(f"connection {job.connection} ({c.name}) cannot {job.operation}", connection=job.connection)
+    return c
+
+
+def _result(r: RemoteResult | None) -> dict[str, Any]:
+    return {"external_id": r.external_id, **r.detail} if r else {}
+
+
+async def _order(hub: Hub, order_id: str) -> Order:
+    async with hub.store.connect() as conn:
+        return await repo.get_order(conn, order_id)
+
+
+@operation("push_inventory")
+async def push_inventory(hub: Hub, job: Any) -> dict[str, Any]:
+    from hub.allocation import atp_for_channel
+
+    connector: ChannelConnector = _as(hub, job, ChannelConnector)
+    sku = job.object_id
+    async with hub.store.connect() as conn:
+        levels = await inv.levels(conn, [sku])
+    qty = atp_for_channel(levels, hub.config.locations, job.connection, hub.config.allocation.channel_buffer)
+    r = await connector.push_inventory(sku, qty)
+    return {"sku": sku, "quantity": qty, **_result(r)}
+
+
+@operation("submit_fulfillment")
+async def submit_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: WmsConnector = _as(hub, job, WmsConnector)
+    async with hub.store.connect() as conn:
+        row = (await conn.execute(select(t.fulfillments).where(t.fulfillments.c.id == job.object_id))).first()
+        if row is None:
+            raise FatalError(f"fulfilment {job.object_id} does not exist", connection=job.connection)
+        order = await repo.get_order(conn, row.order_id)
+    if row.status == "cancelled":
+        return {"skipped": "fulfilment was cancelled before it was sent"}
+    req = FulfillmentRequest.model_validate(row.data)
+    r = await connector.submit_fulfillment(req, order)
+    async with hub.store.begin() as conn:
+        await conn.execute(
+            update(t.fulfillments)
+            .where(t.fulfillments.c.id == req.id)
+            .values(
+                status="submitted" if row.status == "pending" else row.status,
+                external_id=r.external_id,
+                updated_at=now(),
+            )
+        )
+    return _result(r)
+
+
+@operation("cancel_fulfillment")
+async def cancel_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: WmsConnector = _as(hub, job, WmsConnector)
+    async with hub.store.connect() as conn:
+        row = (await conn.execute(select(t.fulfillments).where(t.fulfillments.c.id == job.object_id))).first()
+    if row is None:
+        raise FatalError(f"fulfilment {job.object_id} does not exist", connection=job.connection)
+    if not row.external_id:
+        return {"skipped": "never submitted to the 3PL"}
+    req = FulfillmentRequest.model_validate(row.data).model_copy(update={"external_id": row.external_id})
+    return _result(await connector.cancel_fulfillment(req))
+
+
+async def _shipment(hub: Hub, shipment_id: str) -> Shipment:
+    async with hub.store.connect() as conn:
+        row = (await conn.execute(select(t.shipments.c.data).where(t.shipments.c.id == shipment_id))).first()
+    if row is None:
+        raise NotFound(f"shipment {shipment_id} does not exist")
+    return Shipment.model_validate(row.data)
+
+
+@operation("push_fulfillment")
+async def push_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ChannelConnector = _as(hub, job, ChannelConnector)
+    order = await _order(hub, job.object_id)
+    shipment = await _shipment(hub, job.payload["shipment_id"])
+    return _result(await connector.push_fulfillment(order, shipment))
+
+
+@operation("push_cancellation")
+async def push_cancellation(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ChannelConnector = _as(hub, job, ChannelConnector)
+    order = await _order(hub, job.object_id)
+    return _result(await connector.push_cancellation(order, job.payload.get("reason")))
+
+
+async def _refund(hub: Hub, refund_id: str) -> Refund:
+    async with hub.store.connect() as conn:
+        row = (await conn.execute(select(t.refunds.c.data).where(t.refunds.c.id == refund_id))).first()
+    if row is None:
+        raise NotFound(f"refund {refund_id} does not exist")
+    return Refund.model_validate(row.data)
+
+
+@operation("push_refund")
+async def push_refund(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ChannelConnector = _as(hub, job, ChannelConnector)
+    refund = await _refund(hub, job.payload["refund_id"])
+    order = await _order(hub, refund.order_id)
+    return _result(await connector.push_refund(order, refund))
+
+
+@operation("post_invoice")
+async def post_invoice(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ErpConnector = _as(hub, job, ErpConnector)
+    order = await _order(hub, job.object_id)
+    shipment = await _shipment(hub, job.payload["shipment_id"]) if job.payload.get("shipment_id") else None
+    return _result(await connector.post_invoice(order, shipment))
+
+
+@operation("post_credit_note")
+async def post_credit_note(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ErpConnector = _as(hub, job, ErpConnector)
+    refund = await _refund(hub, job.payload["refund_id"])
+    order = await _order(hub, refund.order_id)
+    return _result(await connector.post_credit_note(order, refund))
+
+
+@operation("post_sales_order")
+async def post_sales_order(hub: Hub, job: Any) -> dict[str, Any]:
+    connector: ErpConnector = _as(hub, job, ErpConnector)
+    return _result(await connector.post_sales_order(await _order(hub, job.object_id)))

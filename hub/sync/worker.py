@@ -1,0 +1,116 @@
+"""``orderhub worker``: an arq worker. Any number may run, on any number of machines.
+
+Durable work is in the database; arq carries the nudges (``drain``, coalesced per 50 ms),
+a one-second ``tick`` that picks up retries whose time has come and leases that expired
+(a SIGKILLed worker's items), and the pollers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from hub.config import Settings
+from hub.logging import get_logger
+from hub.sync.queue import ArqQueue, queue_name
+
+log = get_logger("hub.worker")
+_BATCH = 200
+
+
+async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
+    """Process inbound items, due sync jobs and partner deliveries until there is nothing left
+    (or ``budget_s`` passed: the next nudge or tick continues)."""
+    from hub.sync import inbox, jobs
+
+    hub = ctx["hub"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
+    total = 0
+    while loop.time() < deadline:
+        n = await inbox.process_batch(hub, _BATCH)
+        n += await jobs.run_batch(hub, _BATCH)
+        n += await _events(hub)
+        total += n
+        if n == 0:
+            break
+    return total
+
+
+async def _events(hub: Any) -> int:
+    try:
+        from hub import events
+    except ImportError:
+        return 0
+    n: int = await events.run_once(hub)
+    return n
+
+
+async def tick(ctx: dict[str, Any]) -> int:
+    return await drain(ctx, budget_s=0.9)
+
+
+async def poll(ctx: dict[str, Any]) -> int:
+    """Poll every polling connection whose interval has passed."""
+    from hub.sync.polling import poll_once, polling_connections
+
+    hub = ctx["hub"]
+    loop = asyncio.get_running_loop()
+    last: dict[str, float] = ctx.setdefault("last_poll", {})
+    n = 0
+    for cid in polling_connections(hub):
+        interval = float(getattr(hub.connector(cid).settings, "poll_interval_seconds", 60) or 60)
+        if loop.time() - last.get(cid, -1e9) >= interval:
+            last[cid] = loop.time()
+            try:
+                n += await poll_once(hub, cid)
+            except Exception as exc:
+                log.warning("poll failed", extra={"fields": {"connection": cid, "error": str(exc)[:300]}})
+    return n
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    from hub.logging import configure
+    from hub.runtime import Hub
+
+    settings: Settings = ctx["orderhub_settings"]
+    configure(settings.log_level)
+    hub = await Hub.open(settings, migrate=False)
+    hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
+    ctx["hub"] = hub
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    hub = ctx.get("hub")
+    if hub is not None:
+        await hub.state["queue"].close()
+        await hub.close()
+
+
+def make_worker(
+    settings: Settings, redis_url: str, *, concurrency: int = 4, burst: bool = False, handle_signals: bool = True
+) -> Worker:
+    """An arq Worker for this hub (poll_delay tuned down from arq's 0.5 s)."""
+    ctx = {"orderhub_settings": settings}
+    return Worker(
+        functions=[drain],
+        cron_jobs=[
+            cron(tick, second=set(range(60)), run_at_startup=True, timeout=30),
+            cron(poll, second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
+        ],
+        on_startup=startup,
+        on_shutdown=shutdown,
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        queue_name=queue_name(settings.redis_prefix),
+        max_jobs=concurrency,
+        poll_delay=0.02,
+        keep_result=0,
+        job_timeout=300,
+        ctx=ctx,
+        burst=burst,
+        handle_signals=handle_signals and not burst,
+    )
