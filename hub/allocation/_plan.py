@@ -282,6 +282,57 @@ def _explain(plan: AllocationPlan, strategy: str, split: str, limit: int) -> str
     return text
 
 
+def _eligible(
+    order: Order, locations: Sequence[Location], used: Mapping[str, int], excluded: dict[str, str]
+) -> list[Location]:
+    """Locations that may fulfil the order; the others go into ``excluded`` with the reason."""
+    address = order.shipping_address
+    pickup = order.delivery_method == "pickup"
+    eligible: list[Location] = []
+    for loc in locations:
+        why_not: str | None = None
+        if pickup and loc.id != order.pickup_location:
+            why_not = "not the order's pickup location"
+        elif pickup and not loc.pickup:
+            why_not = "does not offer click & collect (pickup = false)"
+        elif not serves_channel(loc, order.connection):
+            why_not = f"does not serve channel {order.connection!r}"
+        elif not pickup and loc.ships_to and (address is None or address.country not in loc.ships_to):
+            dest = address.country if address else "an order without a shipping address"
+            why_not = f"ships_to {loc.ships_to} does not include {dest}"
+        elif loc.daily_capacity is not None and used.get(loc.id, 0) >= loc.daily_capacity:
+            why_not = f"daily capacity reached ({used.get(loc.id, 0)}/{loc.daily_capacity} shipments today)"
+        if why_not:
+            excluded[loc.id] = why_not
+        else:
+            eligible.append(loc)
+    if pickup and not order.pickup_location:
+        excluded["(pickup_location)"] = "the order is click & collect but names no pickup_location"
+    elif pickup and order.pickup_location not in {loc.id for loc in locations}:
+        excluded[str(order.pickup_location)] = "pickup location is not a configured location"
+    return eligible
+
+
+def _rerank(
+    rank_hook: RankHook, order: Order, cands: list[Candidate], config: Any, plan: AllocationPlan
+) -> list[Candidate]:
+    """Apply the rank hook: its order wins; candidates it leaves out are excluded."""
+    ranked = rank_hook(order=order, candidates=list(cands), config=config)
+    if ranked is None:
+        return cands
+    by_id = {c.location: c for c in cands}
+    new: list[Candidate] = []
+    for r in ranked:
+        c = by_id.get(r if isinstance(r, str) else str(getattr(r, "location", "")))
+        if c is not None and c not in new:
+            new.append(c)
+    for c in cands:
+        if c not in new:
+            plan.excluded[c.location] = "dropped by the rank_locations hook"
+    plan.reranked_by_hook = [c.location for c in new] != [c.location for c in cands]
+    return new
+
+
 def plan_allocation(
     order: Order,
     stock: Iterable[InventoryLevel],
@@ -320,29 +371,9 @@ def plan_allocation(
         plan.why = _explain(plan, strategy, split, 0)
         return plan
 
-    # eligible locations -------------------------------------------------------------
-    eligible: list[Location] = []
     address = order.shipping_address
     pickup = order.delivery_method == "pickup"
-    for loc in locations:
-        why_not: str | None = None
-        if pickup and loc.id != order.pickup_location:
-            why_not = "not the order's pickup location"
-        elif pickup and not loc.pickup:
-            why_not = "does not offer click & collect (pickup = false)"
-        elif not serves_channel(loc, order.connection):
-            why_not = f"does not serve channel {order.connection!r}"
-        elif not pickup and loc.ships_to and (address is None or address.country not in loc.ships_to):
-            dest = address.country if address else "an order without a shipping address"
-            why_not = f"ships_to {loc.ships_to} does not include {dest}"
-        elif loc.daily_capacity is not None and used.get(loc.id, 0) >= loc.daily_capacity:
-            why_not = f"daily capacity reached ({used.get(loc.id, 0)}/{loc.daily_capacity} shipments today)"
-        if why_not:
-            plan.excluded[loc.id] = why_not
-        else:
-            eligible.append(loc)
-    if pickup and order.pickup_location not in {loc.id for loc in locations}:
-        plan.excluded[str(order.pickup_location)] = "pickup location is not a configured location"
+    eligible = _eligible(order, locations, used, plan.excluded)
 
     wanted = {s for opts in skus.values() for s in opts}
     ids = {loc.id for loc in eligible}
@@ -383,19 +414,7 @@ def plan_allocation(
     )
 
     if rank_hook is not None and cands:
-        ranked = rank_hook(order=order, candidates=list(cands), config=config)
-        if ranked is not None:
-            by_id = {c.location: c for c in cands}
-            new: list[Candidate] = []
-            for r in ranked:
-                c = by_id.get(r if isinstance(r, str) else getattr(r, "location", None))  # type: ignore[arg-type]
-                if c is not None and c not in new:
-                    new.append(c)
-            for c in cands:
-                if c not in new:
-                    plan.excluded[c.location] = "dropped by the rank_locations hook"
-            plan.reranked_by_hook = [c.location for c in new] != [c.location for c in cands]
-            cands = new
+        cands = _rerank(rank_hook, order, cands, config, plan)
     plan.candidates = cands
 
     # choose -------------------------------------------------------------------------------

@@ -271,3 +271,17 @@ def test_explanation_is_a_json_serialisable_decision() -> None:
 def test_hub_config_is_accepted_as_well_as_its_allocation_table() -> None:
     hub_cfg = HubConfig(allocation=cfg(strategy="nearest"))
     assert plan_allocation(order([("A", 1)]), EVERYWHERE, NETWORK, hub_cfg).chosen == ["potsdam"]
+
+
+def test_click_and_collect_without_a_pickup_location_is_backordered_with_the_reason() -> None:
+    plan = plan_allocation(order([("A", 1)], delivery_method="pickup"), EVERYWHERE, NETWORK, cfg())
+    assert plan.backordered == {1: 1}
+    assert plan.excluded["(pickup_location)"] == "the order is click & collect but names no pickup_location"
+
+
+def test_an_order_with_nothing_open_plans_nothing() -> None:
+    o = order([("A", 2)])
+    o = o.model_copy(update={"lines": [o.lines[0].model_copy(update={"cancelled_quantity": 2})]})
+    plan = plan_allocation(o, EVERYWHERE, NETWORK, cfg())
+    assert plan.reservations == [] and plan.backordered == {} and plan.status is OrderStatus.ALLOCATED
+    assert plan.decision(NOW).summary == "nothing open to allocate"
