@@ -8,6 +8,7 @@ document and finishes a half-done one (a created but unconfirmed order, an unpos
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -17,7 +18,7 @@ from pydantic import Field, SecretStr
 
 from connectors.odoo._rpc import dumps, loads, odoo_error
 from hub.errors import FatalError, RetriableError
-from hub.http import request_snapshot, response_snapshot, retry_after
+from hub.http import RETRY_STATUSES, RetryPolicy, request_snapshot, response_snapshot, retry_after
 from hub.model import Money, Order, OrderLine, Refund, Shipment, TaxLine, quantize
 from hub.plugins import Capability, ConnectorSettings, ErpConnector, RemoteResult
 
@@ -38,6 +39,10 @@ class OdooSettings(ConnectorSettings):
     line_tax_field: str | None = Field(
         default=None, description="sale.order.line tax field; default tax_ids (json2, 19+) or tax_id (jsonrpc)"
     )
+
+
+#: Methods that are not safe to repeat blindly inside one job.
+_SEND_ONCE = frozenset({"create"})
 
 
 def _ids(result: Any) -> list[int]:
@@ -90,18 +95,43 @@ class OdooConnector(ErpConnector):
         return frozenset({self.settings.api_key.get_secret_value()})
 
     async def _post(self, path: str, body: Any, model: str, method: str) -> httpx.Response:
-        try:
-            return await self._client().post(
-                f"{self.base_url()}{path}",
-                content=dumps(body),
-                headers={**self.auth_headers(), "Content-Type": "application/json; charset=utf-8"},
-            )
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise RetriableError(
-                f"Odoo {model}.{method} (connection {self.connection_id}) failed: {type(exc).__name__}; "
-                "the sync will retry later; check that the Odoo server is reachable",
-                connection=self.connection_id,
-            ) from exc
+        """POST once, or with the client's retry policy when the method is safe to repeat.
+
+        ``create`` is sent once: a 5xx after Odoo committed could otherwise create twice; the sync
+        engine's replay searches by reference first, so it is safe. Odoo's error body is kept for
+        :func:`odoo_error`, which is why this does not use ``hub.http.call``.
+        """
+        client = self._client()
+        policy: RetryPolicy = getattr(client, "retry", None) or RetryPolicy()
+        attempts = 1 if method in _SEND_ONCE else max(1, policy.attempts)
+        waited = 0.0
+        for attempt in range(1, attempts + 1):
+            delay = min(policy.max_backoff, policy.initial * 2 ** (attempt - 1))
+            delay += random.uniform(0, delay)
+            try:
+                resp = await client.post(
+                    f"{self.base_url()}{path}",
+                    content=dumps(body),
+                    headers={**self.auth_headers(), "Content-Type": "application/json; charset=utf-8"},
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                if attempt == attempts or waited + delay > policy.budget:
+                    raise RetriableError(
+                        f"Odoo {model}.{method} (connection {self.connection_id}) failed after {attempt} "
+                        f"attempt(s): {type(exc).__name__}; the sync will retry later; check that the Odoo "
+                        "server is reachable",
+                        connection=self.connection_id,
+                    ) from exc
+            else:
+                if resp.status_code not in RETRY_STATUSES or attempt == attempts:
+                    return resp
+                server = retry_after(resp.headers)
+                delay = server if server is not None else delay
+                if waited + delay > policy.budget:
+                    return resp
+            await asyncio.sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, resp: httpx.Response, error: dict[str, Any] | None, model: str, method: str) -> Exception:
         secrets = self._secrets()

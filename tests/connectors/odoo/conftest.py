@@ -22,7 +22,10 @@ if _cached is not None and getattr(_cached, "__file__", None) is None:
 from odoo_fake import URL, FakeOdoo, make_connector, make_order  # noqa: E402
 
 from connectors.odoo import OdooConnector  # noqa: E402
+from hub.http import HubClient, RetryPolicy  # noqa: E402
 from hub.model import Order  # noqa: E402
+
+FAST_RETRY = RetryPolicy(attempts=3, initial=0.001, max_backoff=0.005, budget=1.0)
 
 
 @pytest.fixture
@@ -33,9 +36,9 @@ def fake() -> FakeOdoo:
 @pytest.fixture
 async def http(fake: FakeOdoo) -> AsyncIterator[httpx.AsyncClient]:
     with respx.mock(base_url=URL, assert_all_called=False) as router:
-        router.post(path__regex=r"^/json/2/[\w.]+/\w+$").mock(side_effect=fake.json2)
+        router.post(path__regex=r"^/json/2/[\w.]+/\w+$").mock(side_effect=lambda request: fake.json2(request))
         router.post("/jsonrpc").mock(side_effect=fake.jsonrpc)
-        async with httpx.AsyncClient() as client:
+        async with HubClient(connection="odoo-main", retry=FAST_RETRY) as client:
             yield client
 
 

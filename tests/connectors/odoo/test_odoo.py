@@ -14,8 +14,11 @@ from pydantic import ValidationError
 
 from connectors.odoo import OdooConnector, OdooSettings
 from hub.errors import FatalError, RetriableError
+from hub.http import HubClient, RetryPolicy
 from hub.model import Money, Order, Refund, RefundLine, new_id
 from hub.plugins import Capability, load
+
+FAST_RETRY = RetryPolicy(attempts=3, initial=0.001, max_backoff=0.005, budget=1.0)
 
 
 def _refund(order: Order) -> Refund:
@@ -234,12 +237,41 @@ async def test_jsonrpc_login_refused_is_fatal(http: httpx.AsyncClient, order: Or
         await make_connector(http, api="jsonrpc", username="nobody").post_sales_order(order)
 
 
-async def test_timeout_is_retriable(order: Order) -> None:
+async def test_timeout_is_retriable_after_the_in_job_retries(order: Order) -> None:
     with respx.mock(base_url=URL) as router:
-        router.post(path__regex=r"^/json/2/").mock(side_effect=httpx.ReadTimeout("timed out"))
-        async with httpx.AsyncClient() as client:
-            with pytest.raises(RetriableError, match="ReadTimeout"):
+        route = router.post(path__regex=r"^/json/2/").mock(side_effect=httpx.ReadTimeout("timed out"))
+        async with HubClient(connection="odoo-main", retry=FAST_RETRY) as client:
+            with pytest.raises(RetriableError, match=r"failed after 3 attempt\(s\): ReadTimeout"):
                 await make_connector(client).post_sales_order(order)
+    assert route.call_count == 3
+
+
+async def test_a_busy_server_is_retried_in_the_job_for_safe_calls(
+    odoo: OdooConnector, fake: FakeOdoo, order: Order
+) -> None:
+    busy = {"name": "werkzeug.exceptions.ServiceUnavailable", "message": "busy"}
+    answers = iter([httpx.Response(503, json=busy), httpx.Response(429, headers={"Retry-After": "0"}, json=busy)])
+    real = fake.json2
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sale.order/search_read"):
+            nxt = next(answers, None)
+            if nxt is not None:
+                fake.requests.append(request)
+                return nxt
+        return real(request)
+
+    fake.json2 = flaky  # type: ignore[method-assign]
+    result = await odoo.post_sales_order(order)
+    assert result.detail["created"] is True
+    assert [r.url.path for r in fake.requests].count("/json/2/sale.order/search_read") == 3
+
+
+async def test_create_is_sent_once_even_on_a_gateway_error(odoo: OdooConnector, fake: FakeOdoo, order: Order) -> None:
+    fake.fail[("sale.order", "create")] = (504, {"name": "", "message": "Gateway Time-out"})
+    with pytest.raises(RetriableError):
+        await odoo.post_sales_order(order)
+    assert [r.url.path for r in fake.requests].count("/json/2/sale.order/create") == 1
 
 
 def test_registered_through_the_entry_point_with_its_capabilities() -> None:
