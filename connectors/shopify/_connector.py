@@ -12,12 +12,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 from pydantic import Field, SecretStr
 
 from connectors.shopify import _graphql as gql
 from hub.errors import AuthError, FatalError, InputError, RetriableError
+from hub.http import call
 from hub.mapping import MappingSet
 from hub.model import Order, PaymentStatus, Refund, Shipment, new_id
 from hub.plugins import (
@@ -216,52 +216,26 @@ class ShopifyConnector(ChannelConnector):
         return self._mappings().build("refund", payload, Refund, extra={"id": new_id("ref")})
 
     # -- outbound ------------------------------------------------------------
-    async def graphql(self, operation: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """POST one GraphQL document; returns ``data``. Throttling and 5xx raise RetriableError,
-        refusals FatalError (both name the operation and connection, never the token)."""
+    async def graphql(
+        self, operation: str, query: str, variables: dict[str, Any], *, retry: bool = True
+    ) -> dict[str, Any]:
+        """POST one GraphQL document through :func:`hub.http.call` (which retries timeouts, 429 with
+        Retry-After and 5xx) and return ``data``. ``THROTTLED`` raises RetriableError with the wait the
+        cost bucket needs; ``errors`` raise FatalError (both name the operation and connection, never the token)."""
         if self.http is None:
             raise RuntimeError(f"connection {self.connection_id} has no HTTP client")
         url = f"{self.base_url()}/admin/api/{self.settings.api_version}/graphql.json"
         req = {"operation": operation, "variables": variables}
         who = f"Shopify {operation} (connection {self.connection_id})"
-        try:
-            resp = await self.http.post(url, json={"query": query, "variables": variables}, headers=self.auth_headers())
-        except httpx.TimeoutException as exc:
-            raise RetriableError(f"{who} timed out: {type(exc).__name__}", connection=self.connection_id) from None
-        except httpx.TransportError as exc:
-            raise RetriableError(f"{who} failed: {type(exc).__name__}", connection=self.connection_id) from None
-        status = resp.status_code
-        if status == 429:
-            retry = _retry_after(resp.headers.get("Retry-After"))
-            raise RetriableError(
-                f"{who} was rate limited (429); retry after {retry} s",
-                connection=self.connection_id,
-                request=req,
-                response={"status": status},
-                retry_after=retry,
-            )
-        if status >= 500:
-            raise RetriableError(
-                f"{who} failed with HTTP {status}",
-                connection=self.connection_id,
-                request=req,
-                response={"status": status},
-                retry_after=_retry_after(resp.headers.get("Retry-After")) if "Retry-After" in resp.headers else None,
-            )
-        if status in (401, 403):
-            raise FatalError(
-                f"{who} was refused with HTTP {status}: check access_token and the app's access scopes",
-                connection=self.connection_id,
-                request=req,
-                response={"status": status},
-            )
-        if status >= 400:
-            raise FatalError(
-                f"{who} failed with HTTP {status}: {resp.text[:300]}",
-                connection=self.connection_id,
-                request=req,
-                response={"status": status},
-            )
+        resp = await call(
+            self.http,
+            "POST",
+            url,
+            connection=self.connection_id,
+            retry=retry,
+            json={"query": query, "variables": variables},
+            headers=self.auth_headers(),
+        )
         body = resp.json()
         cost = (body.get("extensions") or {}).get("cost") or {}
         if cost.get("throttleStatus"):
@@ -397,7 +371,11 @@ class ShopifyConnector(ChannelConnector):
             }
             if tracking:
                 fulfillment["trackingInfo"] = tracking
-            out = await self.graphql("fulfillmentCreate", gql.FULFILLMENT_CREATE, {"fulfillment": fulfillment})
+            # not repeated blindly: a lost answer could fulfil twice; the sync engine re-runs the whole
+            # push, which re-reads the remaining quantities first
+            out = await self.graphql(
+                "fulfillmentCreate", gql.FULFILLMENT_CREATE, {"fulfillment": fulfillment}, retry=False
+            )
             result = out.get("fulfillmentCreate") or {}
             self._check_user_errors("fulfillmentCreate", result)
             ids.append(str((result.get("fulfillment") or {}).get("id")))
@@ -513,13 +491,6 @@ def throttle_wait(cost: dict[str, Any]) -> float:
     if restore <= 0:
         return 1.0
     return max(math.ceil(max(requested - available, 0.0) / restore * 10) / 10, 0.1)
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(float(value), 0.0) if value is not None else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _order_line(order: Order, line_no: int | None, sku: str | None) -> Any:

@@ -249,7 +249,7 @@ def test_other_topics_are_ignored() -> None:
 
 def test_the_documented_example_that_does_not_add_up_is_reported_at_its_mapping_line() -> None:
     with pytest.raises(MappingError) as info:
-        receive("order_450789469_as_documented", "orders/create")
+        receive("invalid/order_450789469_as_documented", "orders/create")
     line = next(
         i for i, text in enumerate(Path(ORDER_YAML).read_text().splitlines(), 1) if text.strip().startswith("subtotal:")
     )
@@ -287,8 +287,11 @@ def test_parse_is_idempotent_except_for_generated_ids() -> None:
 
 def test_every_fixture_is_a_real_shopify_payload_with_its_source_noted() -> None:
     readme = (FIXTURES / "README.md").read_text()
-    for path in FIXTURES.glob("*.json"):
-        assert path.name in readme
+    for path in FIXTURES.rglob("*.json"):
+        if not path.name.endswith(".headers.json"):
+            assert str(path.relative_to(FIXTURES)) in readme
+            headers = path.with_name(path.name.replace(".json", ".headers.json"))
+            assert path.parent.name == "invalid" or headers.is_file()
     assert "450789469" in readme and "shopify-app-js" in readme
 
 
