@@ -243,15 +243,15 @@ class ShopifyConnector(ChannelConnector):
         errors = body.get("errors") or []
         if errors:
             if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
-                retry = throttle_wait(cost)
+                wait = throttle_wait(cost)
                 raise RetriableError(
                     f"{who} was throttled (query cost {cost.get('requestedQueryCost')}, "
                     f"{(cost.get('throttleStatus') or {}).get('currentlyAvailable')} points available); "
-                    f"retry after {retry} s",
+                    f"retry after {wait} s",
                     connection=self.connection_id,
                     request=req,
                     response={"errors": errors},
-                    retry_after=retry,
+                    retry_after=wait,
                 )
             messages = "; ".join(str(e.get("message")) for e in errors)
             raise FatalError(
