@@ -71,6 +71,14 @@ def _delivery(row: Row[Any]) -> Delivery:
     )
 
 
+async def _audit(
+    conn: AsyncConnection, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
+) -> None:
+    await conn.execute(
+        t.audit_log.insert().values(at=clock.now(), actor=actor, action=action, target=target, detail=detail)
+    )
+
+
 def matches(events: list[str], connection: str | None, event_type: str, event_connection: str | None) -> bool:
     """Whether an endpoint subscribed to ``events`` (and ``connection``, if set) receives this event."""
     if ALL_EVENTS not in events and event_type not in events:
@@ -87,7 +95,7 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
-async def create_endpoint(hub: HubLike, body: EndpointIn) -> EndpointWithSecret:
+async def create_endpoint(hub: HubLike, body: EndpointIn, *, actor: str = "-") -> EndpointWithSecret:
     """Register an endpoint after the SSRF check; the answer holds the new ``whsec_`` secret (shown once)."""
     await check_target(body.url, allow_private=hub.config.webhooks.allow_private_targets)
     if body.connection is not None and body.connection not in {c.id for c in hub.config.connections}:
@@ -112,6 +120,7 @@ async def create_endpoint(hub: HubLike, body: EndpointIn) -> EndpointWithSecret:
                 updated_at=ts,
             )
         )
+        await _audit(conn, actor, "webhook_endpoint.create", endpoint_id, {"events": body.events})
         row = (await conn.execute(select(E).where(E.c.id == endpoint_id))).one()
     log.info("webhook endpoint created", extra={"fields": {"endpoint_id": endpoint_id, "events": body.events}})
     return EndpointWithSecret(**_endpoint(row).model_dump(), secret=secret)
@@ -150,7 +159,7 @@ async def list_endpoints(
     return page, (page[-1].id if len(rows) > n else None)
 
 
-async def delete_endpoint(hub: HubLike, endpoint_id: str) -> None:
+async def delete_endpoint(hub: HubLike, endpoint_id: str, *, actor: str = "-") -> None:
     """Stop delivering to an endpoint; its delivery log is kept, its pending deliveries end as failed."""
     ts = clock.now()
     async with hub.store.begin() as conn:
@@ -161,10 +170,11 @@ async def delete_endpoint(hub: HubLike, endpoint_id: str) -> None:
             .where(D.c.endpoint_id == endpoint_id, D.c.status == "pending")
             .values(status="failed", next_attempt_at=None, updated_at=ts)
         )
+        await _audit(conn, actor, "webhook_endpoint.delete", endpoint_id)
     log.info("webhook endpoint deleted", extra={"fields": {"endpoint_id": endpoint_id}})
 
 
-async def rotate_secret(hub: HubLike, endpoint_id: str) -> EndpointWithSecret:
+async def rotate_secret(hub: HubLike, endpoint_id: str, *, actor: str = "-") -> EndpointWithSecret:
     """A new secret; the old one keeps signing too (both in ``webhook-signature``) for 24 hours."""
     ts = clock.now()
     secret = new_secret()
@@ -180,6 +190,7 @@ async def rotate_secret(hub: HubLike, endpoint_id: str) -> EndpointWithSecret:
                 updated_at=ts,
             )
         )
+        await _audit(conn, actor, "webhook_endpoint.rotate_secret", endpoint_id)
         row = await _get_row(conn, endpoint_id)
     log.info("webhook endpoint secret rotated", extra={"fields": {"endpoint_id": endpoint_id}})
     return EndpointWithSecret(**_endpoint(row).model_dump(), secret=secret)
@@ -236,7 +247,7 @@ async def get_delivery(hub: HubLike, delivery_id: str) -> DeliveryDetail:
     )
 
 
-async def replay_delivery(hub: HubLike, delivery_id: str) -> Delivery:
+async def replay_delivery(hub: HubLike, delivery_id: str, *, actor: str = "-") -> Delivery:
     """Send a delivery again (failed or delivered) with a fresh retry schedule and the same webhook-id."""
     ts = clock.now()
     async with hub.store.begin() as conn:
@@ -260,12 +271,13 @@ async def replay_delivery(hub: HubLike, delivery_id: str) -> Delivery:
             .where(D.c.id == delivery_id)
             .values(status="pending", attempts=0, next_attempt_at=ts, lease_until=None, updated_at=ts)
         )
+        await _audit(conn, actor, "webhook_delivery.replay", delivery_id)
         row = (await conn.execute(select(D).where(D.c.id == delivery_id))).one()
     log.info("webhook delivery replayed", extra={"fields": {"delivery_id": delivery_id}})
     return _delivery(row)
 
 
-async def replay_endpoint(hub: HubLike, endpoint_id: str, since: datetime) -> ReplayResult:
+async def replay_endpoint(hub: HubLike, endpoint_id: str, since: datetime, *, actor: str = "-") -> ReplayResult:
     """Re-enable a disabled endpoint, queue its failed deliveries since ``since`` again, and queue the
     events it never received since then (while it was disabled), from the outbox."""
     ts = clock.now()
@@ -298,6 +310,13 @@ async def replay_endpoint(hub: HubLike, endpoint_id: str, since: datetime) -> Re
                 insert_ignore(conn, D, ["endpoint_id", "event_id"]),
                 [_new_delivery(endpoint_id, r, ts) for r in missed],
             )
+        await _audit(
+            conn,
+            actor,
+            "webhook_endpoint.replay",
+            endpoint_id,
+            {"since": since.isoformat(), "replayed": replayed, "backfilled": len(missed), "reenabled": reenabled},
+        )
     log.info(
         "webhook endpoint replayed",
         extra={

@@ -47,7 +47,7 @@ _LIST = {
     status=201,
 )
 async def create_webhook_endpoint(request: web.Request) -> web.Response:
-    ep = await events.create_endpoint(request.app[HUB_KEY], body(request))
+    ep = await events.create_endpoint(request.app[HUB_KEY], req_body(request), actor=req_actor(request))
     return json_response(ep, status=201, headers={"Location": f"/api/v1/webhook-endpoints/{ep.id}"})
 
 
@@ -68,7 +68,7 @@ async def get_webhook_endpoint(request: web.Request) -> web.Response:
     "/api/v1/webhook-endpoints/{id}", scope="admin", summary="Delete a webhook endpoint (its log is kept)", status=204
 )
 async def delete_webhook_endpoint(request: web.Request) -> web.Response:
-    await events.delete_endpoint(request.app[HUB_KEY], request.match_info["id"])
+    await events.delete_endpoint(request.app[HUB_KEY], request.match_info["id"], actor=req_actor(request))
     return web.Response(status=204)
 
 
@@ -79,7 +79,9 @@ async def delete_webhook_endpoint(request: web.Request) -> web.Response:
     response=events.EndpointWithSecret,
 )
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
-    return json_response(await events.rotate_secret(request.app[HUB_KEY], request.match_info["id"]))
+    return json_response(
+        await events.rotate_secret(request.app[HUB_KEY], request.match_info["id"], actor=req_actor(request))
+    )
 
 
 @router.post(
@@ -91,7 +93,11 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
 )
 async def replay_webhook_endpoint(request: web.Request) -> web.Response:
     body: events.ReplayIn = req_body(request)
-    return json_response(await events.replay_endpoint(request.app[HUB_KEY], request.match_info["id"], body.since))
+    return json_response(
+        await events.replay_endpoint(
+            request.app[HUB_KEY], request.match_info["id"], body.since, actor=req_actor(request)
+        )
+    )
 
 
 @router.get(
@@ -137,7 +143,10 @@ async def get_webhook_delivery(request: web.Request) -> web.Response:
     status=202,
 )
 async def replay_webhook_delivery(request: web.Request) -> web.Response:
-    return json_response(await events.replay_delivery(request.app[HUB_KEY], request.match_info["id"]), status=202)
+    return json_response(
+        await events.replay_delivery(request.app[HUB_KEY], request.match_info["id"], actor=req_actor(request)),
+        status=202,
+    )
 
 
 @router.get(
