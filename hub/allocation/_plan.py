@@ -18,9 +18,11 @@ from hub.allocation._geo import distance
 from hub.config import AllocationConfig, HubConfig
 from hub.model import Allocation, AllocationStatus, Decision, InventoryLevel, Location, Order, OrderStatus
 
-#: Orders with at most this many candidate locations (that hold something the order needs) get an
-#: exact minimum-shipment search under ``fewest_shipments``; larger networks use greedy set cover.
+#: ``fewest_shipments`` searches every combination of candidate locations (those holding something the
+#: order needs) when there are at most this many candidates and the search costs at most
+#: ``EXACT_SEARCH_BUDGET`` (combinations x open lines); otherwise it uses greedy set cover.
 EXACT_SEARCH_MAX_CANDIDATES = 12
+EXACT_SEARCH_BUDGET = 20_000
 
 RankHook = Callable[..., Any]
 _ACTIVE = {AllocationStatus.RESERVED, AllocationStatus.RELEASED, AllocationStatus.SHIPPED}
@@ -182,66 +184,94 @@ def open_need(order: Order) -> dict[int, int]:
     return need
 
 
-def _take(
-    locs: Sequence[str], need: Need, avail: Avail, skus: Mapping[int, Sequence[str]]
-) -> list[tuple[str, int, str, int]]:
-    """Take what ``locs`` hold towards ``need`` (mutates both), as (location, line_no, sku, qty).
+@dataclass(frozen=True)
+class _Supply:
+    """What the eligible locations hold: ``avail[(sku, location)]``, the SKUs each line may use (ordered
+    SKU first, then its substitutes) and, per location, the lines it holds something for."""
 
-    Original SKUs are taken from every location first (in the given order), substitutes only then.
+    avail: Avail
+    skus: Mapping[int, Sequence[str]]
+    lines_at: Mapping[str, Sequence[int]]
+
+    @classmethod
+    def of(cls, avail: Avail, skus: Mapping[int, Sequence[str]]) -> _Supply:
+        by_sku: dict[str, list[int]] = {}
+        for line_no, options in skus.items():
+            for sku in options:
+                by_sku.setdefault(sku, []).append(line_no)
+        found: dict[str, set[int]] = {}
+        for (sku, loc), q in avail.items():
+            if q > 0 and sku in by_sku:
+                found.setdefault(loc, set()).update(by_sku[sku])
+        lines_at = {loc: sorted(lines) for loc, lines in found.items()}
+        return cls(avail, skus, lines_at)
+
+
+def _take(supply: _Supply, locs: Sequence[str], need: Need, used: Avail) -> list[tuple[str, int, str, int]]:
+    """Take what ``locs`` still hold towards ``need``, as (location, line_no, sku, qty).
+
+    What is taken is added to ``used`` and removed from ``need`` (both mutated). Original SKUs are taken
+    from every location first (in the given order), substitutes only then.
     """
     taken: list[tuple[str, int, str, int]] = []
     for tier in (0, 1):
         for loc in locs:
-            for line_no in sorted(need):
-                options = skus[line_no][:1] if tier == 0 else skus[line_no][1:]
-                for sku in options:
-                    want = need[line_no]
-                    have = avail.get((sku, loc), 0)
-                    qty = min(want, have)
+            for line_no in supply.lines_at.get(loc, ()):
+                want = need.get(line_no, 0)
+                if want <= 0:
+                    continue
+                options = supply.skus[line_no]
+                for sku in options[:1] if tier == 0 else options[1:]:
+                    key = (sku, loc)
+                    qty = min(want, supply.avail.get(key, 0) - used.get(key, 0))
                     if qty > 0:
-                        need[line_no] = want - qty
-                        avail[(sku, loc)] = have - qty
+                        want -= qty
+                        used[key] = used.get(key, 0) + qty
                         taken.append((loc, line_no, sku, qty))
+                need[line_no] = want
     return taken
 
 
-def _covers(locs: Sequence[str], need: Need, avail: Avail, skus: Mapping[int, Sequence[str]]) -> int:
-    n, a = dict(need), dict(avail)
-    return sum(q for *_, q in _take(locs, n, a, skus))
+def _covers(supply: _Supply, locs: Sequence[str], need: Need, used: Avail | None = None) -> int:
+    """Units ``locs`` together would cover, after ``used`` (nothing is mutated)."""
+    return sum(q for *_, q in _take(supply, locs, dict(need), dict(used or {})))
 
 
-def _best_subset(
-    ranked: Sequence[Candidate], limit: int, need: Need, avail: Avail, skus: Mapping[int, Sequence[str]]
-) -> list[str]:
+def _best_subset(supply: _Supply, ranked: Sequence[Candidate], limit: int, need: Need) -> list[str]:
     """Fewest locations covering the most units, at most ``limit`` of them; ties go to the better-ranked set."""
     pool = [c for c in ranked if c.covers > 0]
     total = sum(need.values())
-    if len(pool) <= EXACT_SEARCH_MAX_CANDIDATES:
+    sizes = range(1, min(limit, len(pool)) + 1)
+    cost = sum(math.comb(len(pool), k) for k in sizes) * max(1, len(need))
+    if len(pool) <= EXACT_SEARCH_MAX_CANDIDATES and cost <= EXACT_SEARCH_BUDGET:
         # the least that can stay uncovered, with every candidate: stop at the first size reaching it
-        floor = total - _covers([c.location for c in pool], need, avail, skus)
+        floor = total - _covers(supply, [c.location for c in pool], need)
         best: tuple[int, int, tuple[int, ...]] | None = None
         best_set: list[str] = []
-        for k in range(1, min(limit, len(pool)) + 1):
+        for k in sizes:
             for combo in itertools.combinations(range(len(pool)), k):
                 locs = [pool[i].location for i in combo]
-                key = (total - _covers(locs, need, avail, skus), k, combo)
+                key = (total - _covers(supply, locs, need), k, combo)
                 if best is None or key < best:
                     best, best_set = key, locs
             if best is not None and best[0] <= floor:
                 break
         return best_set
     chosen: list[str] = []
-    n, a = dict(need), dict(avail)
+    n: Need = dict(need)
+    used: Avail = {}
     while len(chosen) < limit and sum(n.values()) > 0:
         gains = [
-            (_covers([c.location], n, a, skus), -i, c.location) for i, c in enumerate(pool) if c.location not in chosen
+            (_covers(supply, [c.location], n, used), -i, c.location)
+            for i, c in enumerate(pool)
+            if c.location not in chosen
         ]
         if not gains:
             break
         gain, _, loc = max(gains)
         if gain == 0:
             break
-        _take([loc], n, a, skus)
+        _take(supply, [loc], n, used)
         chosen.append(loc)
     return chosen
 
@@ -351,7 +381,7 @@ def plan_allocation(
     Pure: the caller reserves ``plan.reservations`` atomically and records ``plan.decision(now)``.
     """
     cfg = _allocation_config(config)
-    used = capacity_used or {}
+    cap_used = capacity_used or {}
     split = cfg.split_policy
     strategy = cfg.strategy
     need = open_need(order)
@@ -373,7 +403,7 @@ def plan_allocation(
 
     address = order.shipping_address
     pickup = order.delivery_method == "pickup"
-    eligible = _eligible(order, locations, used, plan.excluded)
+    eligible = _eligible(order, locations, cap_used, plan.excluded)
 
     wanted = {s for opts in skus.values() for s in opts}
     ids = {loc.id for loc in eligible}
@@ -383,6 +413,8 @@ def plan_allocation(
             key = (lv.sku, lv.location)
             avail[key] = avail.get(key, 0) + max(0, lv.on_hand - lv.reserved - lv.safety_stock)
 
+    supply = _Supply.of(avail, skus)
+
     # score ------------------------------------------------------------------------------
     total = plan.requested
     cands: list[Candidate] = []
@@ -390,7 +422,7 @@ def plan_allocation(
         d = None if pickup else distance(loc, address)
         km = d.km if d else None
         cost = Decimal(loc.shipment_cost or "0") + (Decimal(str(round(km, 3))) * cfg.cost_per_km if km else Decimal(0))
-        covers = _covers([loc.id], need, avail, skus)
+        covers = _covers(supply, [loc.id], need)
         score = {
             "priority": float(loc.priority),
             "nearest": km if km is not None else math.inf,
@@ -425,21 +457,22 @@ def plan_allocation(
     if split == "ship_complete":
         chosen = next(([c.location] for c in cands if c.complete), [])
     elif strategy == "fewest_shipments":
-        chosen = _best_subset(cands, limit, need, avail, skus)
+        chosen = _best_subset(supply, cands, limit, need)
     else:
         chosen = []
-        n, a = dict(need), dict(avail)
+        n: Need = dict(need)
+        used: Avail = {}
         for c in cands:
             if len(chosen) >= limit or sum(n.values()) == 0:
                 break
-            if _take([c.location], n, a, skus):
+            if _take(supply, [c.location], n, used):
                 chosen.append(c.location)
 
     # build -------------------------------------------------------------------------------
     order_skus = {ln.line_no: ln.sku for ln in order.lines}
-    rem, a2 = dict(need), dict(avail)
+    rem: Need = dict(need)
     merged: dict[tuple[int, str, str], int] = {}
-    for loc_id, line_no, sku, qty in _take(chosen, rem, a2, skus):
+    for loc_id, line_no, sku, qty in _take(supply, chosen, rem, {}):
         merged[(line_no, sku, loc_id)] = merged.get((line_no, sku, loc_id), 0) + qty
     for (line_no, sku, loc_id), qty in sorted(merged.items()):
         plan.reservations.append(Allocation(line_no=line_no, sku=sku, location=loc_id, quantity=qty))
