@@ -114,7 +114,7 @@ class WebhooksConfig(_Strict):
 class QueueConfig(_Strict):
     max_depth: int = Field(default=50_000, ge=1, description="above this, direct order capture answers 429")
     job_timeout_seconds: int = 300
-    max_tries: int = Field(default=8, ge=1)
+    max_tries: int = Field(default=12, ge=1, description="attempts of an outbound sync before it is dead-lettered")
     lease_seconds: int = Field(default=60, ge=5)
 
 

@@ -41,6 +41,7 @@ class Hub:
         migrate: bool = True,
         extra_plugins: list[Any] | None = None,
         http_transport: Any = None,
+        http_options: dict[str, Any] | None = None,
     ) -> Hub:
         """Load plugins, validate the config against them, open the database (migrated) and Redis."""
         settings = settings or Settings()
@@ -64,6 +65,7 @@ class Hub:
             settings=settings, config=config, store=store, redis=redis, pm=pm, registry=registry, private_redis=private
         )
         hub.state["redis_url"] = redis_url
+        hub.state["http_options"] = http_options or {}
         for conn_cfg in config.connections:
             if conn_cfg.enabled:
                 hub.connections[conn_cfg.id] = hub._make_connection(conn_cfg.id, http_transport)

@@ -33,14 +33,14 @@ CONFIG: dict[str, Any] = {
         },
     ],
     "connections": [
-        {"id": "shop", "connector": "toy-channel", "settings": {"secret": SECRET}},
-        {"id": "wms", "connector": "toy-wms", "settings": {"secret": SECRET}},
+        {"id": "shop", "connector": "toy-channel", "settings": {"secret": SECRET}, "rate_per_second": 1000},
+        {"id": "wms", "connector": "toy-wms", "settings": {"secret": SECRET}, "rate_per_second": 1000},
     ],
     "api_tokens": [
         {"name": "ops", "scopes": ["read", "ops"], "token": OPS_TOKEN},
         {"name": "reader", "scopes": ["read"], "token": READ_TOKEN},
     ],
-    "queue": {"lease_seconds": 5, "max_tries": 3},
+    "queue": {"lease_seconds": 5, "max_tries": 4},
     "allocation": {"hold_unpaid": True},
 }
 
