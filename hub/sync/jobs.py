@@ -41,7 +41,7 @@ MAX_DELAY = 1800.0
 def backoff(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with "equal jitter" (half fixed, half random, so the schedule keeps its
     length: 12 tries span about half an hour at least); a server's Retry-After is a floor."""
-    cap = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1))
+    cap: float = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1))
     delay = cap / 2 + random.uniform(0, cap / 2)
     return max(delay, retry_after or 0.0)
 
