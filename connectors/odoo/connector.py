@@ -35,6 +35,17 @@ class OdooSettings(ConnectorSettings):
     tax_map: dict[str, int] = Field(
         default_factory=dict, description="tax title or rate ('0.2') -> account.tax id; else found by rate"
     )
+    taxes: Literal["lookup", "odoo"] = Field(
+        default="lookup",
+        description="lookup: send each line's taxes (tax_map, else account.tax by rate); odoo: let Odoo apply the "
+        "product's default taxes and fiscal position",
+    )
+    company_currency: str | None = Field(
+        default=None, description="the Odoo company's currency; documents in it need no res.currency lookup"
+    )
+    pricelist_ids: dict[str, int] = Field(
+        default_factory=dict, description="currency -> product.pricelist id for sales orders in that currency"
+    )
     shipping_product: str = Field(default="SHIPPING", description="default_code of the delivery service product")
     line_tax_field: str | None = Field(
         default=None, description="sale.order.line tax field; default tax_ids (json2, 19+) or tax_id (jsonrpc)"
@@ -250,20 +261,19 @@ class OdooConnector(ErpConnector):
         """The res.partner of the order's customer: found by email (or by the customer's reference), else created."""
         cust, addr = order.customer, order.shipping_address or order.billing_address
         email = cust.email if cust else None
-        ref = f"{order.connection}:{cust.external_id}" if cust and cust.external_id else None
-        domain: list[Any] | None = [["email", "=ilike", email]] if email else ([["ref", "=", ref]] if ref else None)
-        if domain is not None:
-            row = await self._find("res.partner", domain, ["id"])
-            if row is not None:
-                return int(row["id"])
+        # a guest without email or customer id gets a partner of its own order, found again on a replay
+        ref = f"{order.connection}:{cust.external_id}" if cust and cust.external_id else f"hub:{order.id}"
+        domain: list[Any] = [["email", "=ilike", email]] if email else [["ref", "=", ref]]
+        row = await self._find("res.partner", domain, ["id"])
+        if row is not None:
+            return int(row["id"])
         name = (cust.name if cust else None) or (addr.name if addr else None) or email or f"Customer {order.id}"
         vals: dict[str, Any] = {"name": name}
         if email:
             vals["email"] = email
         if cust and cust.phone:
             vals["phone"] = cust.phone
-        if ref:
-            vals["ref"] = ref
+        vals["ref"] = ref
         if addr is not None:
             vals.update(
                 {
@@ -321,6 +331,14 @@ class OdooConnector(ErpConnector):
             out.append(tid)
         return out
 
+    async def _set_taxes(self, vals: dict[str, Any], field: str, tax_lines: Sequence[TaxLine]) -> None:
+        if self.settings.taxes == "lookup":
+            vals[field] = _m2m(await self._tax_ids(tax_lines))
+
+    async def _currency(self, vals: dict[str, Any], code: str) -> None:
+        if code != self.settings.company_currency:
+            vals["currency_id"] = await self._currency_id(code)
+
     # -- documents ------------------------------------------------------------------------------
     @staticmethod
     def _discount_percent(line: OrderLine) -> Decimal:
@@ -338,8 +356,8 @@ class OdooConnector(ErpConnector):
                 "product_id": products[ln.sku],
                 qty_field: quantities[ln.line_no],
                 "price_unit": ln.unit_price.amount,
-                tax_field: _m2m(await self._tax_ids(ln.tax_lines)),
             }
+            await self._set_taxes(vals, tax_field, ln.tax_lines)
             if ln.discount and not ln.discount.is_zero():
                 vals["discount"] = self._discount_percent(ln)
             if ln.title:
@@ -356,8 +374,8 @@ class OdooConnector(ErpConnector):
                 "name": s.title or "Shipping",
                 qty_field: 1,
                 "price_unit": s.net.amount,
-                tax_field: _m2m(await self._tax_ids(s.tax_lines)),
             }
+            await self._set_taxes(vals, tax_field, s.tax_lines)
             if with_product:
                 vals["product_id"] = (await self._products([self.settings.shipping_product]))[
                     self.settings.shipping_product
@@ -376,10 +394,11 @@ class OdooConnector(ErpConnector):
                 "partner_id": await self.ensure_partner(order),
                 "client_order_ref": order.id,
                 "origin": order.name or order.external_id,
-                "currency_id": await self._currency_id(order.currency),
                 "order_line": await self._line_vals(order, quantities, tax_field, "product_uom_qty")
                 + await self._shipping_vals(order, tax_field, "product_uom_qty", with_product=True),
             }
+            if order.currency in self.settings.pricelist_ids:
+                vals["pricelist_id"] = self.settings.pricelist_ids[order.currency]
             so_id = _ids(await self.call("sale.order", "create", vals_list=[vals]))[0]
             state, so_name = "draft", None
         else:
@@ -437,14 +456,15 @@ class OdooConnector(ErpConnector):
             lines = await self._line_vals(order, quantities, "tax_ids", "quantity")
             if shipment is None:
                 lines += await self._shipping_vals(order, "tax_ids", "quantity", with_product=False)
-            return {
+            vals: dict[str, Any] = {
                 "move_type": "out_invoice",
                 "partner_id": await self.ensure_partner(order),
                 "ref": ref,
                 "invoice_origin": order.name or order.external_id,
-                "currency_id": await self._currency_id(order.currency),
                 "invoice_line_ids": lines,
             }
+            await self._currency(vals, order.currency)
+            return vals
 
         return await self._post_move(ref, "out_invoice", build)
 
@@ -470,28 +490,18 @@ class OdooConnector(ErpConnector):
                 vals: dict[str, Any] = {
                     "quantity": qty if exact else 1,
                     "price_unit": unit if exact else net.amount,
-                    "tax_ids": _m2m(await self._tax_ids(ln.tax_lines if ln else [])),
                     "name": f"{rl.sku} x {rl.quantity}" if rl.sku else "Refund",
                 }
+                await self._set_taxes(vals, "tax_ids", ln.tax_lines if ln else [])
                 if rl.sku:
                     vals["product_id"] = products[rl.sku]
                 lines.append([0, 0, vals])
             if refund.shipping is not None and not refund.shipping.is_zero():
                 ship_tax = (refund.tax - line_tax) if refund.tax is not None else Money.zero(cur)
                 net = refund.shipping if order.taxes_included else refund.shipping - ship_tax
-                taxes = [t for s in order.shipping_lines for t in s.tax_lines]
-                lines.append(
-                    [
-                        0,
-                        0,
-                        {
-                            "name": "Shipping",
-                            "quantity": 1,
-                            "price_unit": net.amount,
-                            "tax_ids": _m2m(await self._tax_ids(taxes)),
-                        },
-                    ]
-                )
+                ship_vals: dict[str, Any] = {"name": "Shipping", "quantity": 1, "price_unit": net.amount}
+                await self._set_taxes(ship_vals, "tax_ids", [t for s in order.shipping_lines for t in s.tax_lines])
+                lines.append([0, 0, ship_vals])
             if refund.restocking_fee is not None and not refund.restocking_fee.is_zero():
                 lines.append(
                     [
@@ -510,9 +520,9 @@ class OdooConnector(ErpConnector):
                 "partner_id": await self.ensure_partner(order),
                 "ref": refund.id,
                 "invoice_origin": order.name or order.external_id,
-                "currency_id": await self._currency_id(cur),
                 "invoice_line_ids": lines,
             }
+            await self._currency(vals_move, cur)
             invoice = await self._find(
                 "account.move",
                 [["ref", "=", order.id], ["move_type", "=", "out_invoice"], ["state", "=", "posted"]],

@@ -48,7 +48,8 @@ async def test_json2_sales_order_is_created_with_lines_taxes_and_confirmed(
     assert create.headers["content-type"].startswith("application/json")
     body = json.loads(create.content, parse_float=Decimal)
     (vals,) = body["vals_list"]
-    assert vals["client_order_ref"] == order.id and vals["origin"] == "#1042" and vals["currency_id"] == 1
+    assert vals["client_order_ref"] == order.id and vals["origin"] == "#1042"
+    assert "currency_id" not in vals  # a sales order takes its currency from its pricelist
     assert vals["order_line"] == [
         [
             0,
@@ -286,3 +287,12 @@ def test_settings_refuse_an_unknown_api_and_hide_the_key() -> None:
         OdooSettings.model_validate({"url": URL, "database": DB, "username": "u", "api_key": KEY, "api": "xmlrpc"})
     s = OdooSettings.model_validate({"url": URL, "database": DB, "username": "u", "api_key": KEY})
     assert s.api == "json2" and KEY not in repr(s)
+
+
+async def test_company_currency_and_odoo_taxes_send_no_lookups(http: httpx.AsyncClient, fake: FakeOdoo) -> None:
+    odoo = make_connector(http, company_currency="EUR", taxes="odoo")
+    await odoo.post_invoice(make_order())
+    vals = fake.created("account.move")[0]["vals_list"][0]
+    assert "currency_id" not in vals
+    assert all("tax_ids" not in c[2] for c in vals["invoice_line_ids"])
+    assert {c[0] for c in fake.calls} == {"res.partner", "product.product", "account.move", "res.country"}
