@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr
 
 from connectors.amazon import _map_v0
 from hub.errors import AuthError, FatalError, InputError, RetriableError
-from hub.http import rate_limit_header, request_snapshot, response_snapshot, retry_after
+from hub.http import call, rate_limit_header
 from hub.model import Order, Shipment
 from hub.plugins import (
     Capability,
@@ -159,34 +159,23 @@ class AmazonConnector(ChannelConnector):
             if self._token and self.clock() < self._token_expires:
                 return self._token
             s = self.settings
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": s.refresh_token.get_secret_value(),
+                "client_id": s.client_id,
+                "client_secret": s.client_secret.get_secret_value(),
+            }
             try:
-                resp = await self._client().post(
-                    s.lwa_url,
-                    data={
-                        "grant_type": "refresh_token",
-                        "refresh_token": s.refresh_token.get_secret_value(),
-                        "client_id": s.client_id,
-                        "client_secret": s.client_secret.get_secret_value(),
-                    },
-                )
-            except httpx.TransportError as exc:
-                raise RetriableError(
-                    f"connection {self.connection_id}: Login with Amazon unreachable ({type(exc).__name__})",
+                resp = await call(self._client(), "POST", s.lwa_url, connection=self.connection_id, data=form)
+            except FatalError as exc:
+                body = (exc.response or {}).get("body")
+                err = body.get("error", "") if isinstance(body, dict) else ""
+                raise AuthError(
+                    f"connection {self.connection_id}: Login with Amazon refused the refresh token "
+                    f"({(exc.response or {}).get('status')} {err}); re-authorise the app in Seller Central and update "
+                    "client_id/client_secret/refresh_token",
                     connection=self.connection_id,
                 ) from None
-            if resp.status_code == 429 or resp.status_code >= 500:
-                raise RetriableError(
-                    f"connection {self.connection_id}: Login with Amazon answered {resp.status_code}",
-                    connection=self.connection_id,
-                    retry_after=_retry_after(resp, 5.0),
-                )
-            if resp.status_code != 200:
-                err = _json(resp).get("error", "")
-                raise AuthError(
-                    f"connection {self.connection_id}: Login with Amazon refused the refresh token ({resp.status_code} "
-                    f"{err}); re-authorise the app in Seller Central and update client_id/client_secret/refresh_token",
-                    connection=self.connection_id,
-                )
             body = _json(resp)
             self._token = str(body["access_token"])
             self._token_expires = self.clock() + float(body.get("expires_in", 3600)) - self.token_margin_seconds
@@ -217,54 +206,57 @@ class AmazonConnector(ChannelConnector):
     async def request(
         self, op: str, method: str, path: str, *, params: Any = None, json: Any = None, what: str = ""
     ) -> httpx.Response:
-        """One SP-API call: rate gate, access token, 429/5xx -> RetriableError, other 4xx -> FatalError."""
+        """One SP-API call through :func:`hub.http.call`: rate gate, access token, retries; a 429 that persists
+        is a RetriableError whose ``retry_after`` follows the operation's rate; other 4xx are FatalError."""
         await self._gate(op)
         for attempt in (1, 2):
             headers = {"x-amz-access-token": await self.access_token()}
             try:
-                resp = await self._client().request(method, path, params=params, json=json, headers=headers)
-            except httpx.TransportError as exc:
+                resp = await call(
+                    self._client(), method, path, connection=self.connection_id,
+                    params=params, json=json, headers=headers,
+                )  # fmt: skip
+            except RetriableError as exc:
+                snap = exc.response or {}
+                self._note_rate(op, snap.get("headers") or {})
+                if snap.get("status") != 429:
+                    raise
+                bucket = self._buckets[op]
+                bucket.tokens = 0
                 raise RetriableError(
-                    f"connection {self.connection_id}: Amazon {op} {what} failed in transit ({type(exc).__name__})",
+                    f"connection {self.connection_id}: Amazon throttled {op} {what} (429, rate {bucket.rate:g}/s); "
+                    "retrying later",
                     connection=self.connection_id,
+                    request=exc.request,
+                    response=snap,
+                    retry_after=exc.retry_after if exc.retry_after is not None else max(1.0, 1.0 / bucket.rate),
                 ) from None
-            limit = rate_limit_header(resp.headers)
-            if limit is not None:
-                self._buckets[op].rate = limit
-            if resp.status_code in (401, 403) and attempt == 1 and _code(resp) in ("Unauthorized", "InvalidToken"):
-                self._token = None  # revoked or expired early: refresh once
-                continue
-            break
-        if resp.status_code < 300:
+            except FatalError as exc:
+                snap = exc.response or {}
+                if (
+                    attempt == 1
+                    and snap.get("status") in (401, 403)
+                    and _code(snap) in ("Unauthorized", "InvalidToken")
+                ):
+                    self._token = None  # revoked or expired early: refresh once
+                    continue
+                raise FatalError(
+                    f"connection {self.connection_id}: Amazon refused {op} {what} ({snap.get('status')}): "
+                    f"{_messages(snap)}",
+                    connection=self.connection_id,
+                    request=exc.request,
+                    response=snap,
+                ) from None
+            self._note_rate(op, resp.headers)
             return resp
-        secrets = {*getattr(self.http, "secrets", ()), self._token or ""} - {""}
-        snapshot = response_snapshot(resp, secrets)
-        snapshot["request_id"] = resp.headers.get("x-amzn-RequestId")
-        req = request_snapshot(resp.request, secrets)
-        if resp.status_code == 429:
-            self._buckets[op].tokens = 0
-            rate = self._buckets[op].rate
-            raise RetriableError(
-                f"connection {self.connection_id}: Amazon throttled {op} {what} (429, rate {rate}/s); retrying later",
-                connection=self.connection_id,
-                request=req,
-                response=snapshot,
-                retry_after=_retry_after(resp, max(1.0, 1.0 / rate)),
-            )
-        if resp.status_code >= 500:
-            raise RetriableError(
-                f"connection {self.connection_id}: Amazon {op} {what} answered {resp.status_code}",
-                connection=self.connection_id,
-                request=req,
-                response=snapshot,
-                retry_after=_retry_after(resp, 5.0),
-            )
-        raise FatalError(
-            f"connection {self.connection_id}: Amazon refused {op} {what} ({resp.status_code}): {_messages(resp)}",
-            connection=self.connection_id,
-            request=req,
-            response=snapshot,
-        )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_rate(self, op: str, headers: Mapping[str, str]) -> None:
+        """Adopt the rate Amazon reports in ``x-amzn-RateLimit-Limit`` for this operation."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        limit = rate_limit_header(lower)
+        if limit is not None and op in self._buckets:
+            self._buckets[op].rate = limit
 
     # -- orders ------------------------------------------------------------------
     async def order_items(self, amazon_order_id: str) -> list[dict[str, Any]]:
@@ -418,17 +410,17 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _code(resp: httpx.Response) -> str | None:
-    errs = _json(resp).get("errors") or []
-    return str(errs[0].get("code")) if errs and isinstance(errs[0], dict) else None
+def _errors(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
+    body = snapshot.get("body")
+    errs = body.get("errors") if isinstance(body, dict) else None
+    return [e for e in errs or [] if isinstance(e, dict)]
 
 
-def _messages(resp: httpx.Response) -> str:
-    errs = _json(resp).get("errors") or []
-    text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs if isinstance(e, dict))
-    return text or resp.reason_phrase
+def _code(snapshot: Mapping[str, Any]) -> str | None:
+    errs = _errors(snapshot)
+    return str(errs[0].get("code")) if errs else None
 
 
-def _retry_after(resp: httpx.Response, default: float) -> float:
-    wait = retry_after(resp.headers)
-    return default if wait is None else wait
+def _messages(snapshot: Mapping[str, Any]) -> str:
+    text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in _errors(snapshot))
+    return text or "no error list in the response"

@@ -12,8 +12,8 @@ from pydantic import Field, SecretStr
 
 from connectors.shipbob import _map
 from hub import signing
-from hub.errors import AuthError, FatalError, InputError, RetriableError
-from hub.http import request_snapshot, response_snapshot, retry_after
+from hub.errors import AuthError, FatalError, InputError
+from hub.http import call, request_snapshot, response_snapshot
 from hub.model import Address, FulfillmentRequest, Order, Shipment
 from hub.plugins import Capability, ConnectorSettings, InboundEvent, Message, RemoteResult, WmsConnector
 
@@ -74,50 +74,26 @@ class ShipBobConnector(WmsConnector):
         client: httpx.AsyncClient = self.http
         return client
 
-    async def _send(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
-        """One request; 429/5xx/transport -> RetriableError. Other statuses are returned to the caller."""
-        try:
-            resp = await self._client().request(method, path, headers=self.auth_headers(), **kwargs)
-        except httpx.TransportError as exc:
-            raise RetriableError(
-                f"connection {self.connection_id}: ShipBob {what} failed in transit ({type(exc).__name__}); will retry",
-                connection=self.connection_id,
-            ) from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            wait = retry_after(resp.headers)
-            raise RetriableError(
-                f"connection {self.connection_id}: ShipBob {what} answered {resp.status_code}"
-                + (f"; retry in {wait:g}s" if wait is not None else ""),
-                connection=self.connection_id,
-                request=self._req_snap(resp),
-                response=self._resp_snap(resp),
-                retry_after=wait,
-            )
-        if resp.status_code in (401, 403):
-            raise FatalError(
-                f"connection {self.connection_id}: ShipBob refused {what} ({resp.status_code}); check access_token "
-                f"and that channel {self.settings.channel_id} has the orders/inventory scopes",
-                connection=self.connection_id,
-                request=self._req_snap(resp),
-                response=self._resp_snap(resp),
-            )
-        return resp
+    async def _call(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
+        """One request through :func:`hub.http.call`: 429 (``x-retry-after``), 5xx and timeouts are retried,
+        then raised as RetriableError; other 4xx raise FatalError with a redacted response snapshot."""
+        return await call(
+            self._client(), method, path, connection=self.connection_id, retry=retry,
+            headers=self.auth_headers(), **kwargs,
+        )  # fmt: skip
 
     def _secrets(self) -> set[str]:
         return {self.settings.access_token.get_secret_value(), self.settings.webhook_secret.get_secret_value()}
 
-    def _req_snap(self, resp: httpx.Response) -> dict[str, Any]:
-        return request_snapshot(resp.request, self._secrets())
-
-    def _resp_snap(self, resp: httpx.Response) -> dict[str, Any]:
-        return response_snapshot(resp, self._secrets())
-
-    def _fatal(self, resp: httpx.Response, what: str, advice: str) -> FatalError:
+    def _refused(self, exc: FatalError, what: str, advice: str) -> FatalError:
+        """ShipBob's own reason (ProblemDetails ``title``/``errors``) in front of the generic message."""
+        status = (exc.response or {}).get("status")
         return FatalError(
-            f"connection {self.connection_id}: ShipBob refused {what} ({resp.status_code}): {_error_text(resp)}; {advice}",
+            f"connection {self.connection_id}: ShipBob refused {what} ({status}): {_error_text(_snap_body(exc))}; "
+            f"{advice}",
             connection=self.connection_id,
-            request=self._req_snap(resp),
-            response=self._resp_snap(resp),
+            request=exc.request,
+            response=exc.response,
         )
 
     # -- fulfilment --------------------------------------------------------------
@@ -182,11 +158,12 @@ class ShipBobConnector(WmsConnector):
 
     async def find_order(self, reference_id: str) -> dict[str, Any] | None:
         """The ShipBob order created for ``reference_id`` (a fulfilment request id), or None."""
-        resp = await self._send("GET", "/order", f"order lookup {reference_id}", params={"ReferenceIds": reference_id})
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 400:
-            raise self._fatal(resp, f"order lookup {reference_id}", "check the connection settings")
+        try:
+            resp = await self._call("GET", "/order", params={"ReferenceIds": reference_id})
+        except FatalError as exc:
+            if (exc.response or {}).get("status") == 404:
+                return None
+            raise self._refused(exc, f"order lookup {reference_id}", "check the connection settings") from None
         data = resp.json()
         items = data.get("items", data) if isinstance(data, dict) else data
         for o in items or []:
@@ -198,17 +175,21 @@ class ShipBobConnector(WmsConnector):
     async def submit_fulfillment(self, request: FulfillmentRequest, order: Order) -> RemoteResult:
         """Create the ShipBob order; a retry after a lost reply finds the existing one by reference_id."""
         body = self.order_body(request, order)
-        resp = await self._send("POST", "/order", f"order create for fulfillment {request.id}", json=body)
-        if resp.status_code in (200, 201):
-            created = resp.json()
-            return RemoteResult(external_id=str(created["id"]), detail={"status": created.get("status")})
-        if resp.status_code in (409, 422) and _is_duplicate(resp):
-            existing = await self.find_order(request.id)
-            if existing is not None:
-                return RemoteResult(
-                    external_id=str(existing["id"]), detail={"status": existing.get("status"), "duplicate": True}
-                )
-        raise self._fatal(resp, f"order create for fulfillment {request.id}", "fix the order data and retry")
+        try:
+            resp = await self._call("POST", "/order", json=body)
+        except FatalError as exc:
+            status = (exc.response or {}).get("status")
+            if status in (409, 422) and _is_duplicate(status, _snap_body(exc)):
+                existing = await self.find_order(request.id)
+                if existing is not None:
+                    return RemoteResult(
+                        external_id=str(existing["id"]), detail={"status": existing.get("status"), "duplicate": True}
+                    )
+            raise self._refused(
+                exc, f"order create for fulfillment {request.id}", "fix the order data and retry"
+            ) from None
+        created = resp.json()
+        return RemoteResult(external_id=str(created["id"]), detail={"status": created.get("status")})
 
     async def cancel_fulfillment(self, request: FulfillmentRequest) -> RemoteResult:
         """Cancel the ShipBob order. Raises FatalError (too late) once ShipBob has picked, packed or shipped it."""
@@ -219,36 +200,47 @@ class ShipBobConnector(WmsConnector):
                 return RemoteResult(detail={"cancelled": True, "reason": "no ShipBob order was ever created"})
             external_id = str(found["id"])
         what = f"cancel of order {external_id} (fulfillment {request.id})"
-        resp = await self._send("POST", f"/order/{quote(external_id, safe='')}/cancel", what)
-        if resp.status_code < 300:
-            data = resp.json() if resp.content else {}
-            results = data.get("canceled_shipment_results") or []
-            failed = [r for r in results if not r.get("is_success", True)]
-            if failed or (data.get("status") not in (None, "Success")):
-                reasons = "; ".join(str(r.get("reason")) for r in failed) or str(data.get("status"))
-                raise self._too_late(resp, request, external_id, reasons)
-            return RemoteResult(external_id=external_id, detail={"cancelled": True})
-        text = _error_text(resp)
-        if any(word in text.lower() for word in TOO_LATE) or resp.status_code == 409:
-            raise self._too_late(resp, request, external_id, text)
-        raise self._fatal(resp, what, "check the order at ShipBob")
+        try:
+            resp = await self._call("POST", f"/order/{quote(external_id, safe='')}/cancel")
+        except FatalError as exc:
+            text = _error_text(_snap_body(exc))
+            if (exc.response or {}).get("status") == 409 or any(w in text.lower() for w in TOO_LATE):
+                raise self._too_late(request, external_id, text, exc.request, exc.response) from None
+            raise self._refused(exc, what, "check the order at ShipBob") from None
+        data = resp.json() if resp.content else {}
+        results = data.get("canceled_shipment_results") or []
+        failed = [r for r in results if not r.get("is_success", True)]
+        if failed or (data.get("status") not in (None, "Success")):
+            reasons = "; ".join(str(r.get("reason")) for r in failed) or str(data.get("status"))
+            secrets = self._secrets()
+            raise self._too_late(
+                request, external_id, reasons, request_snapshot(resp.request, secrets), response_snapshot(resp, secrets)
+            )
+        return RemoteResult(external_id=external_id, detail={"cancelled": True})
 
-    def _too_late(self, resp: httpx.Response, request: FulfillmentRequest, external_id: str, why: str) -> FatalError:
+    def _too_late(
+        self,
+        request: FulfillmentRequest,
+        external_id: str,
+        why: str,
+        req: dict[str, Any] | None,
+        resp: dict[str, Any] | None,
+    ) -> FatalError:
         return FatalError(
             f"connection {self.connection_id}: too late to cancel ShipBob order {external_id} (fulfillment "
             f"{request.id}): ShipBob has already picked, packed or shipped it ({why}). Intercept with the carrier "
             "or handle it as a return.",
             connection=self.connection_id,
-            request=self._req_snap(resp),
-            response=self._resp_snap(resp),
+            request=req,
+            response=resp,
         )
 
     async def shipments(self, external_order_id: str) -> list[Shipment]:
         """The shipments (with tracking) of one ShipBob order."""
-        what = f"shipments of order {external_order_id}"
-        resp = await self._send("GET", f"/order/{quote(external_order_id, safe='')}/shipment", what)
-        if resp.status_code >= 400:
-            raise self._fatal(resp, what, "check the ShipBob order id")
+        try:
+            resp = await self._call("GET", f"/order/{quote(external_order_id, safe='')}/shipment")
+        except FatalError as exc:
+            raise self._refused(exc, f"shipments of order {external_order_id}", "check the ShipBob order id") from None
         out: list[Shipment] = []
         for s in resp.json() or []:
             if (s.get("tracking") or {}).get("tracking_number"):
@@ -264,9 +256,10 @@ class ShipBobConnector(WmsConnector):
         url: str | None = "/inventory-level/locations"
         params: dict[str, Any] | None = {"PageSize": 250}
         while url:
-            resp = await self._send("GET", url, "inventory levels", params=params)
-            if resp.status_code >= 400:
-                raise self._fatal(resp, "inventory levels", "check the inventory_read scope")
+            try:
+                resp = await self._call("GET", url, params=params)
+            except FatalError as exc:
+                raise self._refused(exc, "inventory levels", "check the inventory_read scope") from None
             data = resp.json()
             for item in data.get("items") or []:
                 sku = item.get("sku")
@@ -324,11 +317,12 @@ def _body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _error_text(resp: httpx.Response) -> str:
-    try:
-        data = resp.json()
-    except ValueError:
-        return resp.text[:300] or resp.reason_phrase
+def _snap_body(exc: FatalError) -> Any:
+    return (exc.response or {}).get("body")
+
+
+def _error_text(data: Any) -> str:
+    """ShipBob's reason from an error body: ProblemDetails ``title``/``detail``/``errors`` or ``message``."""
     if isinstance(data, dict):
         parts = [str(data[k]) for k in ("title", "message", "detail") if data.get(k)]
         errors = data.get("errors")
@@ -339,9 +333,9 @@ def _error_text(resp: httpx.Response) -> str:
         return " | ".join(parts) or json.dumps(data)[:300]
     if isinstance(data, list):
         return "; ".join(map(str, data))[:300]
-    return str(data)[:300]
+    return str(data)[:300] if data else "no reason given"
 
 
-def _is_duplicate(resp: httpx.Response) -> bool:
-    text = _error_text(resp).lower()
-    return resp.status_code == 409 or "existing referenceid" in text or "already exists" in text or "duplicate" in text
+def _is_duplicate(status: int, body: Any) -> bool:
+    text = _error_text(body).lower()
+    return status == 409 or "existing referenceid" in text or "already exists" in text or "duplicate" in text

@@ -21,6 +21,7 @@ import respx
 from connectors.amazon import AmazonConnector, AmazonSettings
 from connectors.amazon._map_v0 import message_from_v0, order_from_v0, split_line_price
 from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
+from hub.http import RetryPolicy, client_for
 from hub.model import HoldKind, Money, OrderStatus, PaymentStatus, Shipment, ShipmentLine, new_id
 from hub.plugins import OrderCancelled, OrderUpserted
 
@@ -48,6 +49,17 @@ def settings(**kw: Any) -> AmazonSettings:
     return AmazonSettings.model_validate(base)
 
 
+#: hub.http retries without real waiting in tests.
+FAST = RetryPolicy(attempts=3, initial=0.001, max_backoff=0.005, budget=1.0)
+
+
+def connector(s: AmazonSettings) -> AmazonConnector:
+    """A connection with the hub's own outbound client (hub.http.client_for), over a transport respx mocks."""
+    c = AmazonConnector("amazon-us", s)
+    c.http = client_for(c, transport=httpx.MockTransport(respx.mock.async_handler), retry=FAST)
+    return c
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.t = 1000.0
@@ -63,10 +75,10 @@ class FakeClock:
 
 @pytest.fixture
 async def conn() -> AsyncIterator[AmazonConnector]:
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        c = AmazonConnector("amazon-us", settings(), http)
-        clock = FakeClock()
-        c.clock, c.sleep = clock, clock.sleep
+    c = connector(settings())
+    clock = FakeClock()
+    c.clock, c.sleep = clock, clock.sleep
+    async with c.http:
         yield c
 
 
@@ -150,8 +162,8 @@ async def test_poll_without_orders_keeps_the_cursor(conn: AmazonConnector) -> No
 
 @respx.mock
 async def test_poll_stops_after_max_pages_and_resumes_from_the_next_token() -> None:
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        conn = AmazonConnector("amazon-us", settings(max_pages_per_poll=1), http)
+    conn = connector(settings(max_pages_per_poll=1))
+    async with conn.http:
         lwa_ok(respx.mock)
         page1 = fx("getOrders_200_next_token.json")
         route = respx.get(f"{BASE}/orders/v0/orders").mock(
@@ -343,7 +355,7 @@ async def test_429_is_retriable_with_retry_after_from_the_rate_limit_header(conn
     with pytest.raises(RetriableError) as exc:
         await conn.poll_orders("2026-11-20T00:00:00Z")
     assert exc.value.retry_after is not None and 59 <= exc.value.retry_after <= 61
-    assert exc.value.response is not None and exc.value.response["request_id"] == "req-1"
+    assert exc.value.response is not None and exc.value.response["headers"]["x-amzn-requestid"] == "req-1"
 
 
 @respx.mock

@@ -17,12 +17,15 @@ import respx
 
 from connectors.easypost import EasyPostConnector, EasyPostSettings, signature
 from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
+from hub.http import RetryPolicy, client_for
 from hub.mapping import MappingSet
 from hub.model import Address, Money, TrackingStatus
 from hub.plugins import Ignored, Parcel, TrackingUpdated
 
 FIX = Path(__file__).parent / "fixtures"
 BASE = "https://easypost.test/v2"
+#: hub.http retries without real waiting in tests.
+FAST = RetryPolicy(attempts=3, initial=0.001, max_backoff=0.005, budget=1.0)
 
 
 def fx(name: str) -> Any:
@@ -37,8 +40,10 @@ VECTOR_BODY = (FIX / "event-body.json").read_bytes().rstrip(b"\n")
 @pytest.fixture
 async def conn() -> AsyncIterator[EasyPostConnector]:
     settings = EasyPostSettings(api_key="EZTK-secret-key", webhook_secret=VECTOR["secret"], base_url=BASE)
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        yield EasyPostConnector("easypost-1", settings, http, MappingSet.for_connector("easypost"))
+    conn = EasyPostConnector("easypost-1", settings, None, MappingSet.for_connector("easypost"))
+    conn.http = client_for(conn, transport=httpx.MockTransport(respx.mock.async_handler), retry=FAST)
+    async with conn.http:
+        yield conn
 
 
 def event(result: dict[str, Any], description: str = "tracker.updated") -> bytes:

@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from connectors.shipbob import ShipBobConnector, ShipBobSettings
 from hub.errors import AuthError, FatalError, InputError, RetriableError
+from hub.http import RetryPolicy, client_for
 from hub.model import (
     Address,
     FulfillmentLine,
@@ -35,6 +36,8 @@ BASE = "https://shipbob.test/2026-07"
 #: The example secret of the Standard Webhooks spec, reused by ShipBob's webhook docs.
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FUL_ID = "ful_01JDXR5V6M3Y2Q9W8K7T6S5R4P"
+#: hub.http retries without real waiting in tests.
+FAST = RetryPolicy(attempts=3, initial=0.001, max_backoff=0.005, budget=1.0)
 
 
 def fx(name: str) -> Any:
@@ -54,8 +57,10 @@ async def conn() -> AsyncIterator[ShipBobConnector]:
         fulfillment_center_map={"chicago": 10},
         base_url=BASE,
     )
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        yield ShipBobConnector("shipbob-1", settings, http)
+    conn = ShipBobConnector("shipbob-1", settings)
+    conn.http = client_for(conn, transport=httpx.MockTransport(respx.mock.async_handler), retry=FAST)
+    async with conn.http:
+        yield conn
 
 
 def order_and_request(location: str = "chicago") -> tuple[Order, FulfillmentRequest]:
@@ -179,6 +184,16 @@ async def test_unmapped_location_is_an_input_error_naming_it(conn: ShipBobConnec
     order, request = order_and_request(location="berlin")
     with pytest.raises(InputError, match="'berlin'"):
         await conn.submit_fulfillment(request, order)
+
+
+@respx.mock
+async def test_5xx_is_retried_then_succeeds(conn: ShipBobConnector) -> None:
+    route = respx.post(f"{BASE}/order").mock(
+        side_effect=[httpx.Response(503), httpx.Response(201, json=fx("create_order_201.json"))]
+    )
+    order, request = order_and_request()
+    assert (await conn.submit_fulfillment(request, order)).external_id == "100000001"
+    assert route.call_count == 2
 
 
 @respx.mock
