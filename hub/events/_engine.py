@@ -23,7 +23,7 @@ from aiohttp.resolver import ThreadedResolver
 from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import clock, signing
+from hub import clock, metrics, signing
 from hub.events._endpoints import _new_delivery, matches
 from hub.events._hub import HubLike
 from hub.events._ssrf import BlockedTarget, PublicOnlyResolver, blocked_literal
@@ -364,6 +364,7 @@ async def _record(hub: HubLike, claim: _Claim, res: _Result) -> str:
         if not done.rowcount:
             # the lease expired and another worker took the delivery over: it owns the outcome
             status = "superseded"
+    metrics.webhook_deliveries.labels(outcome=status).inc()
     log.info(
         "webhook delivery attempt",
         extra={
