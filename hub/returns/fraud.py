@@ -27,6 +27,8 @@ from hub.returns.refunds import line_paid
 
 
 class FlagCode(StrEnum):
+    """The kinds of return fraud signal (see the module docstring)."""
+
     RETURN_RATE = "return_rate"
     REFUND_VALUE = "refund_value"
     SERIAL_RETURNER = "serial_returner"

@@ -23,6 +23,8 @@ from hub.returns.fraud import CustomerHistory, Flag, request_flags
 
 
 class Outcome(StrEnum):
+    """What the policy decided: approve, reject, or send to ops review."""
+
     APPROVE = "approve"
     REJECT = "reject"
     REVIEW = "review"

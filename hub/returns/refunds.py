@@ -286,6 +286,8 @@ def calculate_refund(
 
 
 class DisputeStatus(StrEnum):
+    """State of a dispute: open (money held), won (money back), lost (money gone)."""
+
     OPEN = "open"
     WON = "won"
     LOST = "lost"

@@ -287,3 +287,38 @@ def test_refunding_every_line_in_random_steps_sums_exactly_to_paid(
     assert Money.sum((r.tax or Money.zero(cur) for r in prev), cur) == order.totals.tax
     assert all(q == 0 for q in refundable_quantities(order, prev).values())
     assert money_trail(order, prev).outstanding.is_zero()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=orders_and_steps(), reasons=st.lists(st.sampled_from(["defective", "changed_mind", "too_big"]), min_size=4))
+def test_with_restocking_fees_refunds_plus_fees_kept_equal_paid(
+    order_factory: Factory,
+    case: tuple[
+        str,
+        list[tuple[str, int, str, str | None, str | None, str]],
+        bool,
+        tuple[str, str | None] | None,
+        list[list[tuple[int, int]]],
+    ],
+    reasons: list[str],
+) -> None:
+    cur, lines, included, shipping, steps = case
+    order = order_factory(cur, lines, taxes_included=included, shipping=shipping)
+    cfg = ReturnsConfig(restocking_fee_percent={"changed_mind": Decimal("15"), "too_big": Decimal("7.5")})
+    prev: list[Refund] = []
+    fees = Money.zero(cur)
+    for k, step in enumerate(steps):
+        reason = reasons[k % len(reasons)]
+        calc = calculate_refund(
+            order,
+            [LineToRefund(no, q, reason) for no, q in step],
+            previous_refunds=prev,
+            config=cfg,
+            include_shipping=k == len(steps) - 1,
+        )
+        assert calc.amount >= Money.zero(cur) and calc.restocking_fee <= calc.merchandise + calc.shipping
+        fees = fees + calc.restocking_fee
+        prev.append(calc.to_refund(order_id=order.id, created_at=NOW))
+    trail = money_trail(order, prev)
+    assert trail.refunded + fees == order.totals.total
+    assert trail.outstanding == fees
