@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -416,7 +416,9 @@ class OdooConnector(ErpConnector):
             detail={"model": "sale.order", "id": so_id, "name": so_name, "created": created},
         )
 
-    async def _post_move(self, ref: str, move_type: str, build: Any) -> RemoteResult:
+    async def _post_move(
+        self, ref: str, move_type: str, build: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> RemoteResult:
         existing = await self._find(
             "account.move", [["ref", "=", ref], ["move_type", "=", move_type]], ["id", "name", "state"]
         )
