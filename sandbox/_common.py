@@ -378,6 +378,7 @@ class WebhookSender:
         backoff: tuple[float, ...] = (0.05, 0.25, 1.0),
         timeout: float = 5.0,
         concurrency: int = 4,
+        max_hold: float = 1.0,
     ) -> None:
         self.state = state
         self.target = target
@@ -385,11 +386,14 @@ class WebhookSender:
         self.backoff = backoff
         self.timeout = timeout
         self.concurrency = concurrency
+        self.max_hold = max_hold
         self.held: list[_Message] = []
         self._deferred: _Message | None = None
         self._queue: asyncio.Queue[_Message] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._timer: asyncio.Task[None] | None = None
+        self._hold: asyncio.TimerHandle | None = None
+        self._closed = False
         self._session: aiohttp.ClientSession | None = None
         self.extra_headers: dict[str, str] = {}
 
@@ -419,12 +423,19 @@ class WebhookSender:
         if f.webhook_out_of_order and self._deferred is None and rng.random() < f.webhook_out_of_order:
             delivery.fault = delivery.fault or "out_of_order"
             self._deferred = msg
+            # Nothing may come next: the held-back message goes anyway after ``max_hold`` seconds.
+            self._hold = asyncio.get_running_loop().call_later(self.max_hold, self._flush_deferred, msg)
             return delivery
         self._enqueue(msg)
         if self._deferred is not None:
             deferred, self._deferred = self._deferred, None
             self._enqueue(deferred)
         return delivery
+
+    def _flush_deferred(self, msg: _Message) -> None:
+        if self._deferred is msg and not self._closed:
+            self._deferred = None
+            self._enqueue(msg)
 
     def _enqueue(self, msg: _Message) -> None:
         if self._queue is None:
@@ -508,6 +519,9 @@ class WebhookSender:
 
     async def close(self) -> None:
         """Cancel workers and timers, close the HTTP client."""
+        self._closed = True
+        if self._hold is not None:
+            self._hold.cancel()
         tasks = [*self._workers, *([self._timer] if self._timer else [])]
         for task in tasks:
             task.cancel()

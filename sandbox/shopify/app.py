@@ -63,6 +63,7 @@ class ShopifySettings:
     bucket_size: float = 2000.0  # GraphQL points (Standard plan)
     restore_rate: float = 100.0  # points per second
     echo_webhooks: bool = True  # orderCancel / refundCreate through the API also send their webhooks
+    throttle_http_429: bool = False  # throttle GraphQL with HTTP 429 + Retry-After instead of 200 THROTTLED
     faults: Faults = field(default_factory=Faults)
     seed: int | None = 1
 
@@ -580,6 +581,11 @@ class ShopifyStore(SimState):
 STATE: web.AppKey[ShopifyStore] = web.AppKey("shopify_state", ShopifyStore)
 
 
+def _throttled(store: ShopifyStore, requested: float = 10) -> web.Response:
+    headers = {"Retry-After": "1.0"} if store.settings.throttle_http_429 else None
+    return json_response(_throttled_body(store, requested), 429 if headers else 200, headers)
+
+
 def _throttled_body(store: ShopifyStore, requested: float = 10) -> dict[str, Any]:
     return {
         "errors": [
@@ -599,7 +605,7 @@ def make_app(settings: ShopifySettings | None = None) -> web.Application:
 
     def throttled(request: web.Request) -> web.Response:
         if request.path.endswith("/graphql.json"):
-            return json_response(_throttled_body(store))
+            return _throttled(store)
         return json_response(
             {
                 "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."
@@ -676,7 +682,7 @@ async def _graphql(request: web.Request) -> web.Response:
     requested = sum(_HANDLERS[f.name][1] for f in fields if f.name in _HANDLERS) or 1
     ok, cost = store._spend(requested)
     if not ok:
-        return json_response(_throttled_body(store, requested))
+        return _throttled(store, requested)
     data: dict[str, Any] = {}
     for f in fields:
         if f.name == "__typename":

@@ -170,3 +170,23 @@ async def test_sender_retries_5xx_with_the_same_id_and_gives_up_on_401(serve: Se
     store.place_order()
     assert await store.drain(3)
     assert store.recorder.deliveries[1].statuses == [401] and not store.recorder.deliveries[1].ok
+
+
+async def test_a_held_back_webhook_goes_out_even_when_nothing_follows(serve: Serve, receiver: Receiver) -> None:
+    app = shopify_app(ShopifySettings(faults=Faults(webhook_out_of_order=1.0)))
+    store = app[SHOPIFY]
+    store.sender.max_hold = 0.05
+    await serve(app)
+    store.sender.set_target(receiver.url)
+    store.send_webhook("orders/updated", {"n": 1})
+    await asyncio.sleep(0.3)
+    assert len(receiver.hits) == 1
+
+
+async def test_shopify_can_throttle_graphql_with_http_429(serve: Serve) -> None:
+    app = shopify_app(ShopifySettings(access_token="t", throttle_http_429=True, faults=Faults(rate_429=1.0)))
+    client = await serve(app)
+    query = {"query": "{ productVariants(first: 1) { nodes { id } } }"}
+    resp = await client.post("/admin/api/2026-07/graphql.json", json=query, headers={"X-Shopify-Access-Token": "t"})
+    assert resp.status == 429 and resp.headers["Retry-After"] == "1.0"
+    assert (await resp.json())["errors"][0]["extensions"]["code"] == "THROTTLED"
