@@ -144,6 +144,7 @@ class ShipBobConnector(WmsConnector):
             },
             "products": products,
             "purchase_date": order.placed_at.isoformat(),
+            "tags": [{"name": "orderhub_order", "value": order.id}, {"name": "orderhub_channel", "value": order.connection}],
         }
         fc_map = self.settings.fulfillment_center_map
         if fc_map:
@@ -154,7 +155,7 @@ class ShipBobConnector(WmsConnector):
                     order_id=order.id,
                 )
             body["location_id"] = fc_map[request.location]
-        return body
+        return _without_nulls(body)
 
     async def find_order(self, reference_id: str) -> dict[str, Any] | None:
         """The ShipBob order created for ``reference_id`` (a fulfilment request id), or None."""
@@ -315,6 +316,15 @@ def _body(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError("ShipBob webhook body is not a JSON object")
     return data
+
+
+def _without_nulls(value: Any) -> Any:
+    """The body without null fields: ShipBob treats an absent field as "not given"."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _snap_body(exc: FatalError) -> Any:

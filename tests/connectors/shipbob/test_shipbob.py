@@ -147,12 +147,12 @@ async def test_submit_creates_order_by_reference_id_with_products_by_sku(conn: S
     assert body["recipient"]["address"] == {
         "address1": "100 N Racine Ave",
         "address2": "Suite 100",
-        "company_name": None,
         "city": "Chicago",
         "state": "IL",
         "country": "US",
         "zip_code": "60607",
-    }
+    }, "no null fields"
+    assert {"name": "orderhub_order", "value": order.id} in body["tags"]
 
 
 @respx.mock
@@ -265,7 +265,9 @@ async def test_cancel_without_external_id_looks_the_order_up(conn: ShipBobConnec
 @respx.mock
 async def test_shipments_read_tracking(conn: ShipBobConnector) -> None:
     respx.get(f"{BASE}/order/100000001/shipment").mock(
-        return_value=httpx.Response(200, json=[fx("webhook_order_shipped.json"), fx("webhook_shipment_exception.json")])
+        return_value=httpx.Response(
+            200, json=[fx("webhooks/order_shipped.json"), fx("webhooks/shipment_exception.json")]
+        )
     )
     shipments = await conn.shipments("100000001")
     assert [s.tracking_number for s in shipments] == ["9261290306529427911297"], "no tracking yet: not a shipment"
@@ -289,12 +291,12 @@ async def test_inventory_snapshot_follows_next_and_keeps_mapped_centers(conn: Sh
 
 
 def test_signature_from_the_reference_library_is_accepted(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     conn.verify_webhook(signed(body), body)
 
 
 def test_tampered_body_or_wrong_secret_is_refused(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     headers = signed(body)
     with pytest.raises(AuthError):
         conn.verify_webhook(headers, body.replace(b"LIGHT-ROAST", b"DARK-ROAST"))
@@ -306,7 +308,7 @@ def test_tampered_body_or_wrong_secret_is_refused(conn: ShipBobConnector) -> Non
 
 
 def test_replayed_old_delivery_is_refused(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     old = datetime.fromtimestamp(int(time.time()) - 3600, UTC)
     headers = {
         "webhook-id": "msg_1",
@@ -318,14 +320,14 @@ def test_replayed_old_delivery_is_refused(conn: ShipBobConnector) -> None:
 
 
 def test_webhook_id_is_the_dedup_key(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     event = conn.webhook_event(signed(body), body)
     assert event.event_id == "msg_31eW7bWRi16lL0Ajjik68kfyeUh" and event.topic == "order.shipped"
     assert event.object_key == "shipment:100810005" and event.source_ts is not None
 
 
 def test_order_shipped_becomes_shipment_confirmed(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     headers = signed(body)
     [msg] = conn.parse_webhook(conn.webhook_event(headers, body), headers, body)
     assert isinstance(msg, ShipmentConfirmed)
@@ -337,7 +339,7 @@ def test_order_shipped_becomes_shipment_confirmed(conn: ShipBobConnector) -> Non
 
 
 def test_delivered_becomes_tracking_updated(conn: ShipBobConnector) -> None:
-    body = raw("webhook_shipment_delivered.json")
+    body = raw("webhooks/shipment_delivered.json")
     headers = signed(body, topic="order.shipment.delivered")
     [msg] = conn.parse_webhook(conn.webhook_event(headers, body), headers, body)
     assert isinstance(msg, TrackingUpdated)
@@ -354,7 +356,7 @@ def test_delivered_becomes_tracking_updated(conn: ShipBobConnector) -> None:
     ],
 )
 def test_problem_topics_become_fulfillment_exceptions(conn: ShipBobConnector, topic: str, expected: str) -> None:
-    body = raw("webhook_shipment_exception.json")
+    body = raw("webhooks/shipment_exception.json")
     headers = signed(body, topic=topic)
     [msg] = conn.parse_webhook(conn.webhook_event(headers, body), headers, body)
     assert isinstance(msg, FulfillmentException) and expected in msg.reason
@@ -362,7 +364,7 @@ def test_problem_topics_become_fulfillment_exceptions(conn: ShipBobConnector, to
 
 
 def test_legacy_topic_header_and_unused_topics(conn: ShipBobConnector) -> None:
-    body = raw("webhook_order_shipped.json")
+    body = raw("webhooks/order_shipped.json")
     legacy = {"webhook-id": "1", "shipbob-topic": "order_shipped"}
     assert conn.webhook_event(legacy, body).topic == "order.shipped"
     headers = signed(body, topic="return.created")
