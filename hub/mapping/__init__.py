@@ -73,6 +73,7 @@ class MappingSet:
     def __init__(self, connector: str, files: dict[str, Path]) -> None:
         self.connector = connector
         self.files = files
+        self._compiled: dict[str, Compiled] = {}
 
     @classmethod
     def for_connector(cls, connector: str, overrides: dict[str, str] | None = None) -> MappingSet:
@@ -90,7 +91,11 @@ class MappingSet:
         return sorted(self.files)
 
     def compiled(self, obj: str) -> Compiled:
-        """The compiled mapping of ``obj``; raises :class:`MappingError` listing every problem of its file."""
+        """The compiled mapping of ``obj``; raises :class:`MappingError` listing every problem of its file.
+        Compiled once per set (a changed file is read again by a new set, e.g. at the next start)."""
+        hit = self._compiled.get(obj)
+        if hit is not None:
+            return hit
         path = self.files.get(obj)
         if path is None:
             known = ", ".join(self.objects) or "none"
@@ -102,6 +107,7 @@ class MappingSet:
         compiled, errors = _load(path)
         if compiled is None:
             raise MappingError(_summary(f"mapping file {path} is invalid", errors), errors=errors)
+        self._compiled[obj] = compiled
         return compiled
 
     def map(self, obj: str, payload: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:

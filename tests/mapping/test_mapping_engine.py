@@ -360,3 +360,31 @@ def test_build_reports_model_errors_of_nested_fields_with_line_and_value(mdir: P
     err = info.value.errors[0]
     assert (err["line"], err["field"], err["value"]) == (11, "lines[0].quantity", 0)
     assert "greater than 0" in err["message"]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["a.b", "a.b || c", "x || a.b || c", "items[].v", "items[].w.z", "nested[].v", "missing[].v", "a || missing"],
+)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {
+            "a": {"b": 0},
+            "c": "C",
+            "x": "",
+            "items": [{"v": "1"}, {"v": None}, {"w": {"z": 2}}],
+            "nested": [[{"v": 1}], {"v": 2}],
+        },
+        {"a": {"b": None}, "c": [], "x": {}, "items": "not a list", "nested": None},
+        {"a": {"b": False}, "x": [], "items": [], "nested": [[]]},
+        {"a": "text"},
+        {},
+    ],
+)
+def test_fast_paths_give_the_same_results_as_jmespath(expr: str, payload: dict[str, Any]) -> None:
+    import jmespath
+
+    from hub.mapping._engine import compile_expression
+
+    assert compile_expression(expr)(payload, payload, {}) == jmespath.search(expr, payload)
