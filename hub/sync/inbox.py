@@ -159,6 +159,15 @@ async def process_item(hub: Hub, item: Any) -> bool:
         messages = connector.parse_webhook(ev, headers, bytes(item.body))
         async with hub.store.begin() as conn:
             await _entity_lock(conn, item.object_key)
+            if item.lease_until is not None:
+                # fencing: only the holder of the current lease may apply the item
+                taken = await conn.execute(
+                    update(I)
+                    .where(and_(I.c.id == item.id, I.c.status == "processing", I.c.lease_until == item.lease_until))
+                    .values(lease_until=now() + timedelta(seconds=hub.config.queue.lease_seconds))
+                )
+                if taken.rowcount != 1:
+                    return False
             await apply_messages(hub, conn, item.connection, messages, source=f"inbox:{item.id}")
             await conn.execute(
                 update(I)

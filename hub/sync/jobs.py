@@ -155,12 +155,27 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
     return len(jobs)
 
 
+async def _take(hub: Hub, job: Any) -> bool:
+    """Fencing: renew the lease only if it is still the one we claimed with."""
+    if job.lease_until is None:
+        return True
+    async with hub.store.begin() as conn:
+        res = await conn.execute(
+            update(J)
+            .where(and_(J.c.id == job.id, J.c.status == "running", J.c.lease_until == job.lease_until))
+            .values(lease_until=now() + timedelta(seconds=hub.config.queue.lease_seconds))
+        )
+    return bool(res.rowcount == 1)
+
+
 async def run_job(hub: Hub, job: Any) -> None:
     """Run one job through the operation registry; record the outcome."""
     from hub.sync.failures import record_failure, resolve_failures
     from hub.sync.operations import OPERATIONS
 
     started = asyncio.get_running_loop().time()
+    if not await _take(hub, job):
+        return  # our lease expired while the job waited here and another worker took it
     attempt = job.attempts + 1
     op = OPERATIONS.get(job.operation)
     try:

@@ -19,7 +19,7 @@ from hub.logging import get_logger
 from hub.sync.queue import ArqQueue, queue_name
 
 log = get_logger("hub.worker")
-_BATCH = 200
+_BATCH = 50
 
 
 async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
@@ -99,7 +99,7 @@ def make_worker(
     return Worker(
         functions=[drain],
         cron_jobs=[
-            cron(tick, second=set(range(60)), run_at_startup=True, timeout=30),
+            cron(tick, second=set(range(60)), run_at_startup=True, timeout=120),
             cron(poll, second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
         ],
         on_startup=startup,
