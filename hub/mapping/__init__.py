@@ -85,6 +85,16 @@ class MappingSet:
             files[obj] = Path(path)
         return cls(connector, files)
 
+    def problems(self) -> list[dict[str, Any]]:
+        """Every problem of every file of this set (for a start-up check; empty when all are good)."""
+        out: list[dict[str, Any]] = []
+        for obj in self.objects:
+            compiled, errors = _load(self.files[obj])
+            if compiled is not None:
+                self._compiled.setdefault(obj, compiled)
+            out += errors
+        return out
+
     @property
     def objects(self) -> list[str]:
         """The objects this set can map."""

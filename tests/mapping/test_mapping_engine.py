@@ -388,3 +388,12 @@ def test_fast_paths_give_the_same_results_as_jmespath(expr: str, payload: dict[s
     from hub.mapping._engine import compile_expression
 
     assert compile_expression(expr)(payload, payload, {}) == jmespath.search(expr, payload)
+
+
+def test_problems_lists_every_bad_file_of_a_set_for_a_start_up_check(mdir: Path, tmp_path: Path) -> None:
+    _write(mdir, "mapping: order\nfields:\n  external_id: id\n")
+    assert MappingSet.for_connector("acme").problems() == []
+    missing = str(tmp_path / "nope.yaml")
+    problems = MappingSet.for_connector("acme", {"refund": missing}).problems()
+    assert [(p["file"], p["line"]) for p in problems] == [(missing, None)]
+    assert problems[0]["message"].startswith("cannot read the mapping file")
