@@ -100,7 +100,7 @@ async def test_sigkilled_worker_leaves_nothing_half_done(
         "ORDERHUB_LOG_LEVEL": "ERROR",
     }
     done_q = select(func.count()).select_from(t.inbox).where(t.inbox.c.status == "done")
-    worker = subprocess.Popen(
+    worker = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "hub", "worker", "--concurrency", "4"], env=env, cwd=Path(__file__).parents[2]
     )
     try:
@@ -109,7 +109,7 @@ async def test_sigkilled_worker_leaves_nothing_half_done(
         worker.wait(10)
         killed_at = await _count(hub, done_q)
         assert killed_at < N, "the worker finished before it could be killed; raise N"
-        worker = subprocess.Popen(
+        worker = subprocess.Popen(  # noqa: ASYNC220  # noqa: ASYNC220
             [sys.executable, "-m", "hub", "worker", "--concurrency", "4"], env=env, cwd=Path(__file__).parents[2]
         )
         await eventually(lambda: _ge(hub, done_q, N), limit_s=90)
