@@ -23,7 +23,6 @@ from hub.plugins import (
     ChannelConnector,
     ConnectorSettings,
     Message,
-    OrderCancelled,
     OrderUpserted,
     PollResult,
     RemoteResult,
@@ -67,6 +66,10 @@ def _mfn_only() -> list[Literal["MFN", "AFN"]]:
     return ["MFN"]
 
 
+def _polled_statuses() -> list[str]:
+    return ["Pending", "Unshipped", "PartiallyShipped", "Canceled", "PendingAvailability"]
+
+
 class AmazonSettings(ConnectorSettings):
     """``[connections.settings]`` of an ``amazon`` connection."""
 
@@ -80,6 +83,10 @@ class AmazonSettings(ConnectorSettings):
     lwa_url: str = "https://api.amazon.com/auth/o2/token"
     fulfillment_channels: list[Literal["MFN", "AFN"]] = Field(
         default_factory=_mfn_only, description="MFN = the seller ships (the hub allocates); AFN = FBA"
+    )
+    order_statuses: list[str] = Field(
+        default_factory=_polled_statuses,
+        description="OrderStatuses asked for; Shipped orders are left out (the hub confirmed them itself)",
     )
     initial_lookback_hours: int = Field(default=24, ge=1, description="how far back the first poll looks")
     max_pages_per_poll: int = Field(default=10, ge=1, description="getOrders pages per poll before resuming later")
@@ -294,6 +301,8 @@ class AmazonConnector(ChannelConnector):
             else:
                 params["LastUpdatedAfter"] = after
                 params["FulfillmentChannels"] = ",".join(s.fulfillment_channels)
+                if s.order_statuses:
+                    params["OrderStatuses"] = ",".join(s.order_statuses)
             resp = await self.request("getOrders", "GET", "/orders/v0/orders", params=params, what="since " + after)
             payload = _json(resp).get("payload") or {}
             for raw in payload.get("Orders") or []:
@@ -310,13 +319,14 @@ class AmazonConnector(ChannelConnector):
         return messages, f"{after}|{max_seen or ''}|{token}", True
 
     async def poll_orders(self, cursor: str | None) -> PollResult:
-        """Orders updated since ``cursor``; cancelled ones have status ``cancelled`` (see :meth:`poll_messages`)."""
+        """Orders updated since ``cursor`` (see :meth:`poll_messages`), cancellations left out.
+
+        ``PollResult`` carries orders only and the hub keeps its own status on an update, so a cancellation
+        must travel as ``OrderCancelled``: the hub's poller should call :meth:`poll_messages` when a connector
+        has it (``hub.sync.polling``). The cursor still moves past cancelled orders.
+        """
         messages, next_cursor, more = await self.poll_messages(cursor)
-        orders: list[Order] = []
-        for m in messages:
-            found = m.order if isinstance(m, (OrderUpserted, OrderCancelled)) else None
-            if found is not None:
-                orders.append(found)
+        orders = [m.order for m in messages if isinstance(m, OrderUpserted)]
         return PollResult(orders=orders, cursor=next_cursor, more=more)
 
     # -- outbound ----------------------------------------------------------------

@@ -37,31 +37,37 @@ from hub.plugins import Message, OrderCancelled, OrderUpserted
 API_VERSION = "v0"
 SOURCE = "ordersV0.json"
 
-#: Amazon ``OrderStatus`` -> canonical status. ``Pending`` (payment not yet authorised) and
-#: ``PendingAvailability`` (pre-order) arrive on a channel hold so that the hub does not allocate
-#: them; the hold is gone from the next poll once Amazon moves the order to ``Unshipped``.
+#: Amazon ``OrderStatus`` -> canonical status.
+#:
+#: Amazon says not to ship ``Pending`` orders (payment not yet authorised) nor ``PendingAvailability``
+#: pre-orders. They arrive as ``received`` with ``payment_status = pending``: the hub's payment screening
+#: (``[allocation] hold_unpaid = true``, the default) puts them on a *payment* hold, and the next poll that
+#: sees them ``Unshipped`` (payment ``paid``) releases that hold by itself. No channel hold is used for them:
+#: the hub keeps stored holds across updates and would never lift it.
+#: Open statuses map to ``received`` because the hub runs the order's lifecycle; Amazon's own status is kept
+#: verbatim in ``channel_status``. ``Canceled`` becomes an ``OrderCancelled`` message.
 STATUS: dict[str, OrderStatus] = {
-    "Pending": OrderStatus.ON_HOLD,
-    "PendingAvailability": OrderStatus.ON_HOLD,
+    "Pending": OrderStatus.RECEIVED,
+    "PendingAvailability": OrderStatus.RECEIVED,
     "Unshipped": OrderStatus.RECEIVED,
-    "PartiallyShipped": OrderStatus.PARTIALLY_SHIPPED,
+    "PartiallyShipped": OrderStatus.RECEIVED,
     "Shipped": OrderStatus.SHIPPED,
     "InvoiceUnconfirmed": OrderStatus.SHIPPED,
     "Canceled": OrderStatus.CANCELLED,
     "Unfulfillable": OrderStatus.ON_HOLD,
 }
 
-#: Statuses that put a channel hold on the order (the reason shown to ops).
+#: Statuses that put a channel hold on the order (the reason shown to ops). Unfulfillable applies to
+#: Multi-Channel Fulfillment (AFN) orders only, which are not polled by default.
 HOLD_REASONS: dict[str, str] = {
-    "Pending": "Amazon order is Pending: payment not yet authorised; do not ship until Amazon moves it to Unshipped",
-    "PendingAvailability": "Amazon pre-order (PendingAvailability): not releasable until the release date",
-    "Unfulfillable": "Amazon reports the order Unfulfillable",
+    "Unfulfillable": "Amazon reports the order Unfulfillable (Multi-Channel Fulfillment); check it in Seller Central",
 }
 
 PAYMENT: dict[str, PaymentStatus] = {
     "Pending": PaymentStatus.PENDING,
     "PendingAvailability": PaymentStatus.PENDING,
     "Canceled": PaymentStatus.VOIDED,
+    "Unfulfillable": PaymentStatus.UNKNOWN,
 }
 
 #: Currency of well-known marketplaces, used only when no Money field names one (Pending orders).

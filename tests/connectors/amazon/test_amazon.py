@@ -24,6 +24,7 @@ from hub.errors import AuthError, FatalError, InputError, MappingError, Retriabl
 from hub.http import RetryPolicy, client_for
 from hub.model import HoldKind, Money, OrderStatus, PaymentStatus, Shipment, ShipmentLine, new_id
 from hub.plugins import OrderCancelled, OrderUpserted
+from hub.store import Store, orders
 
 FIX = Path(__file__).parent / "fixtures"
 BASE = "https://sp.test"
@@ -145,6 +146,7 @@ async def test_poll_follows_next_token_for_orders_and_items(conn: AmazonConnecto
         "MarketplaceIds": ["ATVPDKIKX0DER"],
         "LastUpdatedAfter": ["2026-11-20T00:00:00Z"],
         "FulfillmentChannels": ["MFN"],
+        "OrderStatuses": ["Pending,Unshipped,PartiallyShipped,Canceled,PendingAvailability"],
     }
     q2 = parse_qs(orders.calls[1].request.url.query.decode())
     assert q2 == {"MarketplaceIds": ["ATVPDKIKX0DER"], "NextToken": ["2YgYW55IGNhcm5hbCBwbGVhc3VyZS4"]}
@@ -253,11 +255,26 @@ def test_unshipped_order_is_received_and_paid() -> None:
     assert order.taxes_included is False and order.totals.total == Money.of("11.01", "USD")
 
 
-def test_pending_order_carries_a_channel_hold_and_pending_payment() -> None:
-    """Amazon: do not ship Pending orders. The hub sees a channel hold (and payment_status pending)."""
+def test_pending_order_waits_on_payment_not_on_a_channel_hold() -> None:
+    """Amazon: do not ship Pending orders. The order says payment pending; the hub's payment screening holds
+    it and releases the hold itself when the next poll sees it Unshipped (paid)."""
     order = order_from_v0("amazon-us", raw_order("Pending"), fx("getOrderItems_200.json")["payload"]["OrderItems"])
-    assert order.status is OrderStatus.ON_HOLD and order.payment_status is PaymentStatus.PENDING
-    assert [h.kind for h in order.holds] == [HoldKind.CHANNEL] and "Pending" in order.holds[0].reason
+    assert order.status is OrderStatus.RECEIVED and order.payment_status is PaymentStatus.PENDING
+    assert order.holds == [] and order.channel_status == "Pending"
+
+
+async def test_repolled_order_is_unchanged_and_pending_to_unshipped_updates_payment(store: Store) -> None:
+    items = fx("getOrderItems_200.json")["payload"]["OrderItems"]
+    pending = order_from_v0("amazon-us", raw_order("Pending", LastUpdateDate="2026-11-20T10:00:00Z"), items)
+    again = order_from_v0("amazon-us", raw_order("Pending", LastUpdateDate="2026-11-20T10:00:00Z"), items)
+    paid = order_from_v0("amazon-us", raw_order("Unshipped", LastUpdateDate="2026-11-20T10:05:00Z"), items)
+    async with store.begin() as c:
+        assert (await orders.upsert_order(c, pending)).outcome == "created"
+    async with store.begin() as c:
+        assert (await orders.upsert_order(c, again)).outcome == "unchanged", "a repeat at the cursor is a no-op"
+    async with store.begin() as c:
+        res = await orders.upsert_order(c, paid)
+    assert res.outcome == "updated" and res.order.payment_status is PaymentStatus.PAID and res.order.id == pending.id
 
 
 def test_canceled_order_becomes_order_cancelled() -> None:
@@ -274,16 +291,36 @@ def test_canceled_order_becomes_order_cancelled() -> None:
 def test_open_statuses_map_to_order_upserted() -> None:
     items = fx("getOrderItems_200.json")["payload"]["OrderItems"]
     expected = {
-        "Unshipped": OrderStatus.RECEIVED,
-        "PartiallyShipped": OrderStatus.PARTIALLY_SHIPPED,
-        "Shipped": OrderStatus.SHIPPED,
-        "InvoiceUnconfirmed": OrderStatus.SHIPPED,
-        "PendingAvailability": OrderStatus.ON_HOLD,
-        "Unfulfillable": OrderStatus.ON_HOLD,
+        "Unshipped": (OrderStatus.RECEIVED, PaymentStatus.PAID),
+        "PartiallyShipped": (OrderStatus.RECEIVED, PaymentStatus.PAID),
+        "PendingAvailability": (OrderStatus.RECEIVED, PaymentStatus.PENDING),
+        "Shipped": (OrderStatus.SHIPPED, PaymentStatus.PAID),
+        "InvoiceUnconfirmed": (OrderStatus.SHIPPED, PaymentStatus.PAID),
+        "Unfulfillable": (OrderStatus.ON_HOLD, PaymentStatus.UNKNOWN),
     }
-    for status, canonical in expected.items():
+    for status, (canonical, payment) in expected.items():
         msg = message_from_v0("amazon-us", raw_order(status), items)
-        assert isinstance(msg, OrderUpserted) and msg.order.status is canonical, status
+        assert isinstance(msg, OrderUpserted), status
+        assert (msg.order.status, msg.order.payment_status) == (canonical, payment), status
+    unfulfillable = message_from_v0("amazon-us", raw_order("Unfulfillable"), items)
+    assert isinstance(unfulfillable, OrderUpserted) and unfulfillable.order.holds[0].kind is HoldKind.CHANNEL
+
+
+@respx.mock
+async def test_cancellations_travel_as_messages_and_the_cursor_passes_them(conn: AmazonConnector) -> None:
+    lwa_ok(respx.mock)
+    page = fx("getOrders_200.json")
+    page["payload"]["Orders"][1]["OrderStatus"] = "Canceled"
+    page["payload"]["Orders"][1]["LastUpdateDate"] = "2026-11-21T09:00:00Z"
+    respx.get(f"{BASE}/orders/v0/orders").mock(return_value=httpx.Response(200, json=page))
+    respx.get(url__regex=rf"{BASE}/orders/v0/orders/[^/]+/orderItems").mock(
+        return_value=httpx.Response(200, json=fx("getOrderItems_200.json"))
+    )
+    messages, cursor, _ = await conn.poll_messages("2026-11-20T00:00:00Z")
+    assert [type(m).__name__ for m in messages] == ["OrderUpserted", "OrderCancelled"]
+    result = await conn.poll_orders("2026-11-20T00:00:00Z")
+    assert [o.external_id for o in result.orders] == ["902-1845936-5435065"], "orders only: the hub keeps its status"
+    assert cursor == result.cursor == "2026-11-21T09:00:00Z"
 
 
 def test_item_price_is_the_line_total_and_no_cent_is_lost() -> None:
