@@ -397,3 +397,10 @@ def test_problems_lists_every_bad_file_of_a_set_for_a_start_up_check(mdir: Path,
     problems = MappingSet.for_connector("acme", {"refund": missing}).problems()
     assert [(p["file"], p["line"]) for p in problems] == [(missing, None)]
     assert problems[0]["message"].startswith("cannot read the mapping file")
+
+
+def test_the_public_api_is_the_documented_one() -> None:
+    import hub.mapping
+
+    assert sorted(hub.mapping.__all__) == ["ENV_DIR", "MappingSet", "check_file", "mappings_dir"]
+    assert {"for_connector", "apply", "build", "map", "problems", "objects"} <= set(dir(MappingSet))
