@@ -67,6 +67,7 @@ class Faults:
     - ``latency_ms`` / ``jitter_ms``: every API reply is delayed by latency + uniform(0, jitter).
     - ``rate_429``: share of API calls answered with the system's own throttling reply and headers.
     - ``rate_5xx``: share of API calls answered 500 or 503 with the system's error body.
+    - ``rate_lost_reply``: share of API calls that take effect but whose reply is lost (answered 504).
     - ``webhook_duplicate``: share of webhooks delivered twice (same id, same body).
     - ``webhook_out_of_order``: share of webhooks held back and delivered after the next one.
     - ``webhook_malformed``: share of webhooks whose body is garbage, signed authentically.
@@ -78,13 +79,21 @@ class Faults:
     jitter_ms: float = 0.0
     rate_429: float = 0.0
     rate_5xx: float = 0.0
+    rate_lost_reply: float = 0.0
     webhook_duplicate: float = 0.0
     webhook_out_of_order: float = 0.0
     webhook_malformed: float = 0.0
     outage_start: float | None = None
     outage_end: float | None = None
 
-    _SHARES = ("rate_429", "rate_5xx", "webhook_duplicate", "webhook_out_of_order", "webhook_malformed")
+    _SHARES = (
+        "rate_429",
+        "rate_5xx",
+        "rate_lost_reply",
+        "webhook_duplicate",
+        "webhook_out_of_order",
+        "webhook_malformed",
+    )
 
     def __post_init__(self) -> None:
         self._validate()
@@ -186,12 +195,17 @@ class Delivery:
 
 @dataclass
 class Duplicate:
-    """A side effect requested a second time (e.g. a second order with the same reference)."""
+    """A side effect requested a second time (e.g. a second order with the same reference).
+
+    ``refused`` when the system turned the repeat down (ShipBob's 422, Shopify's userErrors), so it
+    happened only once; otherwise it really happened twice.
+    """
 
     kind: str
     key: str
     at: float
     count: int
+    refused: bool = False
 
 
 class Recorder:
@@ -201,6 +215,7 @@ class Recorder:
         self.calls: list[Call] = []
         self.deliveries: list[Delivery] = []
         self.duplicates: list[Duplicate] = []
+        self.refused: list[Duplicate] = []
         self._effects: dict[str, Counter[str]] = {}
         self._seq = 0
 
@@ -223,11 +238,16 @@ class Recorder:
             return True
         return False
 
-    def duplicate(self, kind: str, key: str) -> None:
-        """Count a duplicate side effect detected by the simulator's own rule (e.g. an over-fulfillment)."""
+    def duplicate(self, kind: str, key: str, *, refused: bool = False) -> None:
+        """Count a repeat found by the simulator's own rule: done twice, or ``refused`` by the system."""
         counter = self._effects.setdefault(kind, Counter())
         counter[key] += 1
-        self.duplicates.append(Duplicate(kind, key, time.time(), counter[key]))
+        (self.refused if refused else self.duplicates).append(Duplicate(kind, key, time.time(), counter[key], refused))
+
+    @property
+    def refused_duplicates(self) -> int:
+        """Repeats of a side effect that the system refused (so it happened once)."""
+        return len(self.refused)
 
     @property
     def duplicate_side_effects(self) -> int:
@@ -262,6 +282,8 @@ class Recorder:
             "side_effects": {k: len(v) for k, v in self._effects.items()},
             "duplicate_side_effects": self.duplicate_side_effects,
             "duplicates": [dataclasses.asdict(d) for d in self.duplicates],
+            "refused_duplicates": self.refused_duplicates,
+            "refused": [dataclasses.asdict(d) for d in self.refused],
         }
 
 
@@ -270,6 +292,11 @@ class Recorder:
 
 class SimState:
     """Base of every simulator's state: name, faults, recorder, seeded random, webhook sender."""
+
+    @property
+    def refused_duplicates(self) -> int:
+        """Repeats the system refused (they did not happen twice)."""
+        return self.recorder.refused_duplicates
 
     name = "sim"
 
@@ -343,6 +370,9 @@ def fault_middleware(state: SimState, throttled: Responder, server_error: ErrorR
             except web.HTTPException as exc:
                 call.status = exc.status
                 raise
+            if f.rate_lost_reply and state.rng.random() < f.rate_lost_reply:
+                call.fault = "lost_reply"  # the side effect happened; the client never learns it
+                resp = server_error(request, 504)
         call.status = resp.status
         return resp
 

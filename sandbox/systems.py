@@ -91,6 +91,10 @@ class Systems:
         """Duplicate side effects counted at all simulators (the sandbox report wants 0)."""
         return sum(r.state.duplicate_side_effects for r in self.all())
 
+    def refused_duplicates(self) -> int:
+        """Repeats the simulators refused (ShipBob 422, Shopify userErrors, EasyPost 422): harmless but worth a look."""
+        return sum(r.state.refused_duplicates for r in self.all())
+
     def report(self) -> dict[str, Any]:
         """Per-simulator summary of calls, faults, webhooks and duplicates."""
         return {r.name: r.state.recorder.summary() for r in self.all()}

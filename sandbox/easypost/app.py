@@ -434,7 +434,7 @@ async def _buy(request: web.Request) -> web.Response:
     if shipment is None:
         return _error(404, "NOT_FOUND", "The requested resource could not be found.")
     if shipment["postage_label"] is not None:
-        state.recorder.duplicate("easypost.label", f"shipment {sid} bought again")
+        state.recorder.duplicate("easypost.label", f"shipment {sid} bought again", refused=True)
         return _error(422, "SHIPMENT.POSTAGE.EXISTS", "Postage already exists for this shipment.")
     rate = next((r for r in shipment["rates"] if r["id"] == rate_id), None)
     if rate is None:

@@ -41,12 +41,16 @@ __all__ = ["STATE", "OdooError", "OdooSettings", "OdooState", "make_app"]
 MANY2ONE: dict[str, dict[str, str]] = {
     "res.partner": {"country_id": "res.country", "parent_id": "res.partner"},
     "product.product": {},
-    "sale.order": {"partner_id": "res.partner"},
+    "sale.order": {"partner_id": "res.partner", "currency_id": "res.currency"},
     "sale.order.line": {"order_id": "sale.order", "product_id": "product.product"},
-    "account.move": {"partner_id": "res.partner"},
+    "account.move": {"partner_id": "res.partner", "currency_id": "res.currency", "reversed_entry_id": "account.move"},
     "account.move.line": {"move_id": "account.move", "product_id": "product.product"},
     "res.country": {},
+    "res.currency": {},
+    "account.tax": {},
 }
+#: many2many fields of order and invoice lines, given as ``[[6, 0, ids]]`` / ``[[4, id]]`` commands.
+MANY2MANY = {"tax_ids", "tax_id"}
 ONE2MANY: dict[str, dict[str, tuple[str, str]]] = {
     "sale.order": {"order_line": ("sale.order.line", "order_id")},
     "account.move": {"invoice_line_ids": ("account.move.line", "move_id")},
@@ -64,6 +68,7 @@ class OdooSettings:
     uid: int = 2
     version: str = "18.0"
     catalog: tuple[Product, ...] = DEFAULT_CATALOG
+    tax_rates: tuple[float, ...] = (0.0, 5.0, 6.0, 7.0, 8.0, 10.0, 19.0, 20.0, 21.0)  # sale taxes (account.tax)
     faults: Faults = field(default_factory=Faults)
     seed: int | None = 4
 
@@ -112,6 +117,23 @@ class OdooState(SimState):
         self._seq = {"sale.order": 0, "account.move": 0}
         for code, cid in COUNTRIES.items():
             self.records["res.country"][cid] = {"id": cid, "name": code, "code": code}
+        for i, cur in enumerate(("USD", "EUR", "GBP", "CAD", "JPY"), start=1):
+            self.records["res.currency"][i] = {"id": i, "name": cur, "active": True}
+        for rate in settings.tax_rates:
+            self._insert(
+                "account.tax",
+                {
+                    "name": f"{rate:g}%",
+                    "amount": rate,
+                    "amount_type": "percent",
+                    "type_tax_use": "sale",
+                    "active": True,
+                },
+            )
+        self._insert(
+            "product.product",
+            {"name": "Shipping", "default_code": "SHIPPING", "list_price": 0.0, "type": "service", "active": True},
+        )
         for p in settings.catalog:
             self._insert(
                 "product.product",
@@ -324,6 +346,8 @@ class OdooState(SimState):
             if cmd[0] == 0:
                 line = dict(cmd[2])
                 line[inverse] = rid
+                for m2m in MANY2MANY & set(line):
+                    line[m2m] = self._m2m(line[m2m])
                 if sub_model in ("sale.order.line", "account.move.line"):
                     line.setdefault("product_uom_qty" if sub_model == "sale.order.line" else "quantity", 1.0)
                     product = self.records["product.product"].get(line.get("product_id") or 0)
@@ -346,21 +370,55 @@ class OdooState(SimState):
                 current = []
         rec[fname] = current
 
+    def _m2m(self, commands: Any) -> list[int]:
+        ids: list[int] = []
+        for cmd in commands or []:
+            if isinstance(cmd, int):
+                ids.append(cmd)
+            elif cmd and cmd[0] == 6:
+                ids = [int(i) for i in cmd[2]]
+            elif cmd and cmd[0] == 4:
+                ids.append(int(cmd[1]))
+            elif cmd and cmd[0] == 5:
+                ids = []
+        for i in ids:
+            if i not in self.records["account.tax"]:
+                raise OdooError(
+                    "odoo.exceptions.MissingError",
+                    f"Record does not exist or has been deleted.\n(Record: account.tax({i},))",
+                    404,
+                )
+        return ids
+
+    def _line_amounts(self, line: dict[str, Any], qty_field: str) -> tuple[Decimal, Decimal]:
+        """(untaxed subtotal, tax) of one line: quantity x price_unit less ``discount`` %, taxes in percent."""
+        sub = Decimal(str(line.get(qty_field, 1))) * Decimal(str(line.get("price_unit", 0)))
+        sub = (sub * (1 - Decimal(str(line.get("discount") or 0)) / 100)).quantize(Decimal("0.01"))
+        percent = sum(
+            (Decimal(str(self.records["account.tax"][t]["amount"])) for m in MANY2MANY for t in line.get(m) or []),
+            Decimal(0),
+        )
+        line["price_subtotal"] = float(sub)
+        return sub, (sub * percent / 100).quantize(Decimal("0.01"))
+
     def _compute(self, model: str, rid: int) -> None:
         rec = self.records[model][rid]
-        if model == "sale.order":
-            lines = [self.records["sale.order.line"][i] for i in rec.get("order_line", [])]
-            total = sum(
-                (Decimal(str(line["product_uom_qty"])) * Decimal(str(line["price_unit"])) for line in lines), Decimal(0)
+        if model in ("sale.order", "account.move"):
+            sub_model, qty_field, field_ = (
+                ("sale.order.line", "product_uom_qty", "order_line")
+                if model == "sale.order"
+                else ("account.move.line", "quantity", "invoice_line_ids")
             )
-            rec["amount_untaxed"] = rec["amount_total"] = float(total)
-            rec["amount_tax"] = 0.0
-        elif model == "account.move":
-            lines = [self.records["account.move.line"][i] for i in rec.get("invoice_line_ids", [])]
-            total = sum(
-                (Decimal(str(line["quantity"])) * Decimal(str(line["price_unit"])) for line in lines), Decimal(0)
+            amounts = [self._line_amounts(self.records[sub_model][i], qty_field) for i in rec.get(field_, [])]
+            untaxed = sum((a for a, _ in amounts), Decimal(0))
+            tax = sum((t for _, t in amounts), Decimal(0))
+            rec["amount_untaxed"], rec["amount_tax"], rec["amount_total"] = (
+                float(untaxed),
+                float(tax),
+                float(untaxed + tax),
             )
-            rec["amount_untaxed"] = rec["amount_total"] = rec["amount_residual"] = float(total)
+            if model == "account.move":
+                rec["amount_residual"] = rec["amount_total"]
         if "partner_id" in rec or model in ("sale.order", "account.move"):
             partner = self.records["res.partner"].get(rec.get("partner_id") or 0)
             rec["partner_name"] = partner["name"] if partner else False

@@ -57,6 +57,7 @@ class ShipBobSettings:
     pick_pack_seconds: float = 0.2
     delivery_seconds: float = 0.3
     auto_ship: bool = True
+    enforce_unique_reference: bool = True  # False: a repeated reference_id creates a second order (counted)
     webhook_target: str | None = None
     faults: Faults = field(default_factory=Faults)
     seed: int | None = 3
@@ -246,6 +247,9 @@ def make_app(settings: ShipBobSettings | None = None) -> web.Application:
     add_control_routes(app, state)
     for prefix in ("", "/{version}"):
         app.router.add_post(prefix + "/order", _create_order)
+        app.router.add_get(prefix + "/order", _list_orders)
+        app.router.add_get(prefix + "/order/{order_id:\\d+}/shipment", _order_shipments)
+        app.router.add_get(prefix + "/inventory-level/locations", _inventory_levels)
         app.router.add_get(prefix + "/order/{order_id:\\d+}", _get_order)
         app.router.add_post(prefix + "/order/{order_id:\\d+}/cancel", _cancel_order)
         app.router.add_get(prefix + "/inventory", _inventory)
@@ -286,8 +290,8 @@ async def _create_order(request: web.Request) -> web.Response:
         missing["recipient.name"] = ["The name field is required."]
     if missing:
         return _problem(400, "One or more validation errors occurred.", missing)
-    if str(ref) in state.by_reference:
-        state.recorder.duplicate("shipbob.order", f"reference_id {ref}")
+    if str(ref) in state.by_reference and state.settings.enforce_unique_reference:
+        state.recorder.duplicate("shipbob.order", f"reference_id {ref}", refused=True)
         return _problem(
             422,
             "Duplicate reference ID",
@@ -458,6 +462,63 @@ async def _cancel_order(request: web.Request) -> web.Response:
         },
         200 if success else 422,
     )
+
+
+async def _list_orders(request: web.Request) -> web.Response:
+    """``GET /order?ReferenceIds=a,b``: a JSON array (newest first), as ShipBob answers it."""
+    state = request.app[STATE]
+    refs = request.query.get("ReferenceIds")
+    note(request, reference_ids=refs)
+    orders = list(state.orders.values())
+    if refs:
+        wanted = set(refs.split(","))
+        orders = [o for o in orders if str(o["reference_id"]) in wanted]
+    limit = int(request.query.get("Limit", 50))
+    return json_response(list(reversed(orders))[:limit], headers={"total-count": str(len(orders))})
+
+
+async def _order_shipments(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    order = state.orders.get(int(request.match_info["order_id"]))
+    if order is None:
+        return json_response({"message": "Order not found"}, 404)
+    return json_response(order["shipments"])
+
+
+async def _inventory_levels(request: web.Request) -> web.Response:
+    """``GET /inventory-level/locations``: levels per SKU and fulfillment center, paged with ``next`` links."""
+    state = request.app[STATE]
+    try:
+        size = max(1, min(250, int(request.query.get("PageSize", 50))))
+        start = int(request.query.get("Cursor", 0))
+    except ValueError:
+        return _problem(
+            400, "One or more validation errors occurred.", {"PageSize": ["PageSize and Cursor must be integers."]}
+        )
+    skus = list(state.products)
+    fc_id, fc_name = state.settings.fulfillment_center
+    items = []
+    for sku in skus[start : start + size]:
+        p = state.products[sku]
+        fulfillable = p["on_hand"] - p["committed"]
+        levels = {
+            "on_hand_quantity": p["on_hand"],
+            "fulfillable_quantity": fulfillable,
+            "committed_quantity": p["committed"],
+            "awaiting_quantity": 0,
+            "backordered_quantity": 0,
+        }
+        items.append(
+            {
+                "inventory_id": p["inventory_id"],
+                "sku": sku,
+                "name": p["product"].title,
+                **levels,
+                "locations": [{"location_id": fc_id, "location_name": fc_name, **levels}],
+            }
+        )
+    nxt = f"/inventory-level/locations?PageSize={size}&Cursor={start + size}" if start + size < len(skus) else None
+    return json_response({"items": items, "next": nxt, "prev": None})
 
 
 async def _inventory(request: web.Request) -> web.Response:

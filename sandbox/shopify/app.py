@@ -102,6 +102,7 @@ class ShopifyStore(SimState):
         self.fulfillments: dict[int, dict[str, Any]] = {}
         self.refunds: dict[int, dict[str, Any]] = {}
         self._idempotent: dict[str, dict[str, Any]] = {}
+        self._api_cancelled: set[int] = set()
         # Location ids start at 655441491, the location of Shopify's documented examples.
         self.locations = {655441491 + i: name for i, name in enumerate(s.locations)}
         self.variants: dict[str, dict[str, Any]] = {}
@@ -911,7 +912,9 @@ def _fulfillment_create(store: ShopifyStore, request: web.Request, f: RootField)
             else:
                 plan.append((fo, li, qty))
         if over or fo["status"] != "OPEN":
-            store.recorder.duplicate("shopify.fulfillment", f"fulfillment order {fo['id']} fulfilled again")
+            store.recorder.duplicate(
+                "shopify.fulfillment", f"fulfillment order {fo['id']} fulfilled again", refused=True
+            )
             errors.append(
                 {
                     "field": ["fulfillment"],
@@ -973,13 +976,17 @@ def _order_cancel(store: ShopifyStore, request: web.Request, f: RootField) -> di
             "orderCancelUserErrors": [err],
             "userErrors": [{"field": err["field"], "message": err["message"]}],
         }
-    if store.recorder.side_effect("shopify.order_cancel", str(oid)) or order["cancelled_at"]:
+    if order["cancelled_at"]:
+        if store.recorder.side_effects("shopify.order_cancel") and oid in store._api_cancelled:
+            store.recorder.duplicate("shopify.order_cancel", f"order {oid} cancelled again", refused=True)
         err = {"field": ["orderId"], "message": "Order has already been cancelled", "code": "INVALID"}
         return {
             "job": None,
             "orderCancelUserErrors": [err],
             "userErrors": [{"field": err["field"], "message": err["message"]}],
         }
+    store.recorder.side_effect("shopify.order_cancel", str(oid))
+    store._api_cancelled.add(order["id"])
     store._cancel(order, str(f.args.get("reason") or "OTHER").lower())
     if store.settings.echo_webhooks:
         store.send_webhook("orders/cancelled", order)
@@ -1013,7 +1020,7 @@ def _refund_create(store: ShopifyStore, request: web.Request, f: RootField) -> d
                 ],
             }
         if qty > li["current_quantity"]:
-            store.recorder.duplicate("shopify.refund", f"order {oid} line item {lid} refunded again")
+            store.recorder.duplicate("shopify.refund", f"order {oid} line item {lid} refunded again", refused=True)
             return {
                 "refund": None,
                 "userErrors": [

@@ -7,6 +7,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from sandbox._common import Faults
 from sandbox.shipbob.app import STATE, ShipBobSettings, make_app
 
 from .conftest import Receiver, Serve
@@ -60,10 +61,34 @@ async def test_order_is_created_then_a_duplicate_reference_gets_422_and_is_count
     assert state.duplicate_side_effects == 0
     resp = await client.post("/order", json=order_body(), headers=AUTH)
     assert resp.status == 422 and "reference_id" in (await resp.json())["errors"]
-    assert state.duplicate_side_effects == 1 and len(state.orders) == 1
+    assert state.refused_duplicates == 1 and state.duplicate_side_effects == 0 and len(state.orders) == 1
     calls = state.recorder.find("POST")
     assert [c.idempotency_key for c in calls] == ["ORD-1001", "ORD-1001"]
     assert calls[0].fields["channel_id"] == "100100"
+
+
+async def test_without_unique_references_a_second_order_is_created_and_counted(serve: Serve) -> None:
+    app = make_app(ShipBobSettings(access_token="pat_test", auto_ship=False, enforce_unique_reference=False))
+    state = app[STATE]
+    client = await serve(app)
+    for _ in range(2):
+        assert (await client.post("/order", json=order_body("D-1"), headers=AUTH)).status == 201
+    assert len(state.orders) == 2 and state.duplicate_side_effects == 1
+
+
+async def test_a_lost_reply_still_creates_the_order_and_the_retry_is_refused_not_duplicated(serve: Serve) -> None:
+    app = make_app(ShipBobSettings(access_token="pat_test", auto_ship=False, faults=Faults(rate_lost_reply=1.0)))
+    state = app[STATE]
+    client = await serve(app)
+    resp = await client.post("/order", json=order_body("L-1"), headers=AUTH)
+    assert resp.status == 504 and len(state.orders) == 1
+    state.faults.update({"rate_lost_reply": 0})
+    resp = await client.post("/order", json=order_body("L-1"), headers=AUTH)
+    assert resp.status == 422
+    found = await (await client.get("/order", params={"ReferenceIds": "L-1"}, headers=AUTH)).json()
+    assert [o["reference_id"] for o in found] == ["L-1"]
+    assert state.duplicate_side_effects == 0 and state.refused_duplicates == 1
+    assert [c.fault for c in state.recorder.find("POST")] == ["lost_reply", None]
 
 
 async def test_invalid_order_is_a_400_naming_the_field(serve: Serve) -> None:
@@ -92,6 +117,10 @@ async def test_cancel_before_shipping_and_inventory_reflects_commitments(serve: 
     assert resp.status == 200 and body["canceled_shipment_results"][0]["is_success"] is True
     inventory = await (await client.get("/inventory", headers=AUTH)).json()
     assert next(i for i in inventory if i["name"] == "Sandbox item 1")["total_committed_quantity"] == 0
+    levels = await (await client.get("/2026-07/inventory-level/locations", params={"PageSize": 5}, headers=AUTH)).json()
+    assert len(levels["items"]) == 5 and levels["next"] and levels["items"][0]["locations"][0]["location_id"] == 8
+    page2 = await (await client.get(levels["next"], headers=AUTH)).json()
+    assert page2["items"][0]["sku"] == "SB-0006"
     products = await (await client.get("/product", params={"ReferenceIds": "SB-0001"}, headers=AUTH)).json()
     assert [p["reference_id"] for p in products] == ["SB-0001"] and products[0]["fulfillable_inventory_items"][0][
         "id"

@@ -143,7 +143,7 @@ async def test_inventory_set_quantities_sets_available_and_checks_compare_quanti
     assert calls[-1].idempotency_key == "k2"
 
 
-async def test_second_fulfillment_of_a_fulfillment_order_is_refused_and_counted(serve: Serve) -> None:
+async def test_second_fulfillment_of_a_fulfillment_order_is_refused_and_counted_as_refused(serve: Serve) -> None:
     app = make_app(SETTINGS)
     store = app[STATE]
     client = await serve(app)
@@ -164,10 +164,10 @@ async def test_second_fulfillment_of_a_fulfillment_order_is_refused_and_counted(
     assert store.orders[order["id"]]["fulfillment_status"] == "fulfilled"
     again = (await gql(client, FULFILLMENT_CREATE, variables))["data"]["fulfillmentCreate"]
     assert again["fulfillment"] is None and again["userErrors"]
-    assert store.duplicate_side_effects == 1
+    assert store.refused_duplicates == 1 and store.duplicate_side_effects == 0
 
 
-async def test_order_cancel_twice_counts_a_duplicate(serve: Serve, receiver: Receiver) -> None:
+async def test_order_cancel_twice_is_refused_and_counted(serve: Serve, receiver: Receiver) -> None:
     app = make_app(SETTINGS)
     store = app[STATE]
     client = await serve(app)
@@ -179,7 +179,7 @@ async def test_order_cancel_twice_counts_a_duplicate(serve: Serve, receiver: Rec
     assert store.orders[order["id"]]["cancelled_at"]
     second = (await gql(client, ORDER_CANCEL, variables))["data"]["orderCancel"]
     assert second["orderCancelUserErrors"]
-    assert store.duplicate_side_effects == 1
+    assert store.refused_duplicates == 1 and store.duplicate_side_effects == 0
     assert await store.drain(5)
     assert [h.headers["X-Shopify-Topic"] for h in receiver.hits] == ["orders/cancelled"]
 
@@ -201,7 +201,7 @@ async def test_refund_create_replayed_with_the_same_idempotency_key_refunds_once
     assert Decimal(a["refund"]["totalRefundedSet"]["shopMoney"]["amount"]) > 0
     over = {**inp, "refundLineItems": [{**inp["refundLineItems"][0], "quantity": 2}]}
     c = (await gql(client, REFUND_CREATE, {"input": over, "idempotencyKey": "ref_2"}))["data"]["refundCreate"]
-    assert c["refund"] is None and store.duplicate_side_effects == 1
+    assert c["refund"] is None and store.refused_duplicates == 1 and store.duplicate_side_effects == 0
 
 
 async def test_graphql_is_throttled_when_the_cost_bucket_is_empty(serve: Serve) -> None:

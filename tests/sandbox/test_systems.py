@@ -21,6 +21,8 @@ async def test_start_all_serves_five_simulators_and_sums_their_duplicates() -> N
         systems.shipbob.state.recorder.side_effect("shipbob.order", "R1")
         systems.odoo.state.recorder.duplicate("odoo.sale_order", "client_order_ref X")
         assert systems.duplicate_side_effects() == 2
+        systems.easypost.state.recorder.duplicate("easypost.label", "shipment shp_1 bought again", refused=True)
+        assert systems.refused_duplicates() == 1 and systems.duplicate_side_effects() == 2
         assert systems.report()["shipbob"]["duplicate_side_effects"] == 1
         assert await systems.settle(1)
     finally:
