@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr
 from connectors.amazon import _map_v0
 from hub.errors import AuthError, FatalError, InputError, RetriableError
 from hub.http import call, rate_limit_header
+from hub.mapping import MappingSet
 from hub.model import Order, Shipment
 from hub.plugins import (
     Capability,
@@ -158,6 +159,13 @@ class AmazonConnector(ChannelConnector):
 
     def base_url(self) -> str:
         return (self.settings.base_url or REGIONS[self.settings.region]).rstrip("/")
+
+    def _mappings(self) -> MappingSet:
+        """The connection's mapping set (``mappings/amazon/`` plus its overrides)."""
+        if self.mappings is None:
+            self.mappings = MappingSet.for_connector(self.mapping_set or self.name)
+        ms: MappingSet = self.mappings
+        return ms
 
     # -- auth ----------------------------------------------------------------
     async def access_token(self) -> str:
@@ -309,7 +317,7 @@ class AmazonConnector(ChannelConnector):
                 if raw.get("FulfillmentChannel") and raw["FulfillmentChannel"] not in s.fulfillment_channels:
                     continue
                 items = await self.order_items(str(raw["AmazonOrderId"]))
-                messages.append(_map_v0.message_from_v0(self.connection_id, raw, items))
+                messages.append(_map_v0.message_from_v0(self.connection_id, raw, items, self._mappings()))
                 updated = raw.get("LastUpdateDate")
                 if updated and (max_seen is None or _later(updated, max_seen)):
                     max_seen = updated

@@ -1,8 +1,7 @@
-"""Orders API v0 -> canonical order: pure functions, no I/O.
-
-Kept apart from the connector so that it can move into ``mappings/amazon/order_v0.yaml`` once the
-mapping engine is in place; the 2026-01-01 API (camelCase, ``Money.amount`` as a number) gets a
-second mapper next to this one.
+"""Orders API v0 -> canonical order: ``prepare`` computes what a declarative mapping cannot (the unit price
+inside a line total, the currency, whether prices include tax, totals), then ``mappings/amazon/order_v0.yaml``
+maps the fields. Pure functions, no I/O. The 2026-01-01 API (camelCase, ``Money.amount`` a number) gets a
+second mapping file and preparation next to these.
 
 Source of every field name: amzn/selling-partner-api-models:models/orders-api-model/ordersV0.json
 (definitions ``Order``, ``OrderItem``, ``Money``, ``Address``).
@@ -15,59 +14,35 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hub.errors import MappingError
-from hub.model import (
-    Address,
-    Customer,
-    Hold,
-    HoldKind,
-    Money,
-    Order,
-    OrderLine,
-    OrderStatus,
-    PaymentStatus,
-    Promise,
-    ShippingLine,
-    TaxLine,
-    Totals,
-    minor_units,
-    new_id,
-)
+from hub.mapping import MappingSet
+from hub.model import Money, Order, minor_units, new_id
 from hub.plugins import Message, OrderCancelled, OrderUpserted
 
 API_VERSION = "v0"
 SOURCE = "ordersV0.json"
+#: The mapping file (``mappings/amazon/order_v0.yaml``) of this API version.
+MAPPING = "order_v0"
 
-#: Amazon ``OrderStatus`` -> canonical status.
-#:
-#: Amazon says not to ship ``Pending`` orders (payment not yet authorised) nor ``PendingAvailability``
-#: pre-orders. They arrive as ``received`` with ``payment_status = pending``: the hub's payment screening
-#: (``[allocation] hold_unpaid = true``, the default) puts them on a *payment* hold, and the next poll that
-#: sees them ``Unshipped`` (payment ``paid``) releases that hold by itself. No channel hold is used for them:
-#: the hub keeps stored holds across updates and would never lift it.
-#: Open statuses map to ``received`` because the hub runs the order's lifecycle; Amazon's own status is kept
-#: verbatim in ``channel_status``. ``Canceled`` becomes an ``OrderCancelled`` message.
-STATUS: dict[str, OrderStatus] = {
-    "Pending": OrderStatus.RECEIVED,
-    "PendingAvailability": OrderStatus.RECEIVED,
-    "Unshipped": OrderStatus.RECEIVED,
-    "PartiallyShipped": OrderStatus.RECEIVED,
-    "Shipped": OrderStatus.SHIPPED,
-    "InvoiceUnconfirmed": OrderStatus.SHIPPED,
-    "Canceled": OrderStatus.CANCELLED,
-    "Unfulfillable": OrderStatus.ON_HOLD,
-}
+#: Amazon ``OrderStatus`` values (ordersV0.json ``Order.OrderStatus``); their canonical status and payment
+#: status are in ``mappings/amazon/order_v0.yaml``. ``Pending`` and ``PendingAvailability`` orders have not
+#: been paid: they arrive with ``payment_status = pending`` and the hub's payment screening
+#: (``[allocation] hold_unpaid = true``, the default) holds them until a later poll sees them ``Unshipped``.
+#: No channel hold is used for them: the hub keeps stored holds across updates and would never lift it.
+ORDER_STATUSES = (
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "Canceled",
+    "Unfulfillable",
+    "InvoiceUnconfirmed",
+    "PendingAvailability",
+)
 
 #: Statuses that put a channel hold on the order (the reason shown to ops). Unfulfillable applies to
 #: Multi-Channel Fulfillment (AFN) orders only, which are not polled by default.
 HOLD_REASONS: dict[str, str] = {
     "Unfulfillable": "Amazon reports the order Unfulfillable (Multi-Channel Fulfillment); check it in Seller Central",
-}
-
-PAYMENT: dict[str, PaymentStatus] = {
-    "Pending": PaymentStatus.PENDING,
-    "PendingAvailability": PaymentStatus.PENDING,
-    "Canceled": PaymentStatus.VOIDED,
-    "Unfulfillable": PaymentStatus.UNKNOWN,
 }
 
 #: Currency of well-known marketplaces, used only when no Money field names one (Pending orders).
@@ -163,138 +138,113 @@ def split_line_price(total: Money, quantity: int) -> tuple[Money, Money]:
     return unit, unit * quantity - total
 
 
-def _address(raw: dict[str, Any] | None) -> Address | None:
-    if not raw or not raw.get("CountryCode"):
-        return None
-    line2 = " ".join(x for x in (raw.get("AddressLine2"), raw.get("AddressLine3")) if x) or None
-    return Address(
-        name=raw.get("Name"),
-        company=raw.get("CompanyName"),
-        line1=raw.get("AddressLine1"),
-        line2=line2,
-        city=raw.get("City"),
-        region=raw.get("StateOrRegion"),
-        postal_code=raw.get("PostalCode"),
-        country=raw["CountryCode"],
-        phone=raw.get("Phone"),
-    )
+def _s(m: Money) -> str:
+    return str(m.amount)
 
 
-def order_from_v0(
-    connection: str, order: dict[str, Any], items: list[dict[str, Any]], *, order_id: str | None = None
-) -> Order:
-    """The canonical order of one v0 ``Order`` and its ``OrderItem`` list (all pages).
-
-    Raises :class:`~hub.errors.MappingError` naming the order, the field and the value.
-    """
-    oid = str(order.get("AmazonOrderId") or "")
-    if not oid:
-        raise _err("?", "AmazonOrderId", None, "AmazonOrderId is missing")
-    status_raw = str(order.get("OrderStatus"))
-    if status_raw not in STATUS:
-        raise _err(oid, "OrderStatus", status_raw, f"unknown OrderStatus; known: {sorted(STATUS)}")
-    placed_at = parse_time(order.get("PurchaseDate"))
-    if placed_at is None:
-        raise _err(oid, "PurchaseDate", None, "PurchaseDate is missing")
+def prepare(order: dict[str, Any], items: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(payload, context) for ``order_v0.yaml``: the order with its items under ``OrderItems`` (each with the
+    computed ``_hub`` amounts), and the context (currency, taxes_included, shipping lines, totals, holds, tags)."""
+    oid = str(order.get("AmazonOrderId") or "?")
     cur = _currency(order, items)
-
-    lines: list[OrderLine] = []
+    enriched: list[dict[str, Any]] = []
+    subtotal = tax_total = discount_total = Money.zero(cur)
     ship_price = ship_disc = ship_tax = Money.zero(cur)
     for it in items:
         qty = int(it.get("QuantityOrdered") or 0)
-        if qty <= 0:  # a cancelled item reports QuantityOrdered 0
+        if qty <= 0:  # a cancelled item reports QuantityOrdered 0; the mapping leaves it out
+            enriched.append(it)
             continue
-        sku = it.get("SellerSKU")
-        if not sku:
-            raise _err(oid, f"OrderItems[{it.get('OrderItemId')}].SellerSKU", sku, "order item has no SellerSKU")
         price = _amount(it, "ItemPrice", cur)
+        promo = _amount(it, "PromotionDiscount", cur)
         unit, rounding = split_line_price(price, qty)
-        discount = rounding + _amount(it, "PromotionDiscount", cur)
+        discount = rounding + promo
         tax = _amount(it, "ItemTax", cur) - _amount(it, "PromotionDiscountTax", cur)
-        net = price - _amount(it, "PromotionDiscount", cur)
-        lines.append(
-            OrderLine(
-                line_no=len(lines) + 1,
-                external_id=str(it.get("OrderItemId")),
-                sku=str(sku),
-                title=it.get("Title"),
-                quantity=qty,
-                unit_price=unit,
-                discount=None if discount.is_zero() else discount,
-                tax_lines=[]
-                if tax.is_zero()
-                else [TaxLine(title="ItemTax", rate=_effective_rate(tax, net), amount=tax)],
-            )
+        net = price - promo
+        enriched.append(
+            {
+                **it,
+                "_hub": {
+                    "unit_price": _s(unit),
+                    "discount": None if discount.is_zero() else _s(discount),
+                    "tax_lines": []
+                    if tax.is_zero()
+                    else [{"title": "ItemTax", "rate": str(_effective_rate(tax, net)), "amount": _s(tax)}],
+                },
+            }
         )
+        subtotal += net
+        tax_total += tax
+        discount_total += discount
         ship_price += _amount(it, "ShippingPrice", cur)
         ship_disc += _amount(it, "ShippingDiscount", cur)
         ship_tax += _amount(it, "ShippingTax", cur) - _amount(it, "ShippingDiscountTax", cur)
-    if not lines:
-        raise _err(oid, "OrderItems", len(items), "the order has no item with QuantityOrdered > 0")
-
-    shipping_lines: list[ShippingLine] = []
+    shipping_lines: list[dict[str, Any]] = []
     if not (ship_price.is_zero() and ship_tax.is_zero()):
         shipping_lines.append(
-            ShippingLine(
-                title=order.get("ShipServiceLevel"),
-                code=order.get("ShipmentServiceLevelCategory"),
-                price=ship_price,
-                discount=None if ship_disc.is_zero() else ship_disc,
-                tax_lines=[]
+            {
+                "price": _s(ship_price),
+                "discount": None if ship_disc.is_zero() else _s(ship_disc),
+                "tax_lines": []
                 if ship_tax.is_zero()
                 else [
-                    TaxLine(
-                        title="ShippingTax", rate=_effective_rate(ship_tax, ship_price - ship_disc), amount=ship_tax
-                    )
+                    {
+                        "title": "ShippingTax",
+                        "rate": str(_effective_rate(ship_tax, ship_price - ship_disc)),
+                        "amount": _s(ship_tax),
+                    }
                 ],
-            )
+            }
         )
-
-    subtotal = Money.sum((ln.net for ln in lines), cur)
-    shipping = Money.sum((s.net for s in shipping_lines), cur)
-    tax = Money.sum((ln.tax for ln in lines), cur) + Money.sum(
-        (t.amount for s in shipping_lines for t in s.tax_lines), cur
-    )
-    discount = Money.sum((ln.discount for ln in lines if ln.discount), cur) + Money.sum(
-        (s.discount for s in shipping_lines if s.discount), cur
-    )
-    taxes_included = _taxes_included(order, subtotal + shipping, tax)
-    total = subtotal + shipping + (Money.zero(cur) if taxes_included else tax)
-
-    holds: list[Hold] = []
-    if status_raw in HOLD_REASONS:
-        holds.append(Hold(kind=HoldKind.CHANNEL, reason=HOLD_REASONS[status_raw], placed_at=placed_at))
-    buyer = order.get("BuyerInfo") or {}
-    customer = (
-        Customer(email=buyer.get("BuyerEmail") or None, name=buyer.get("BuyerName") or None)
-        if buyer.get("BuyerEmail") or buyer.get("BuyerName")
-        else None
-    )
-    ship_by = parse_time(order.get("LatestShipDate"))
-    deliver_by = parse_time(order.get("LatestDeliveryDate"))
-    tags = [f"amazon:{order.get('FulfillmentChannel', 'MFN')}"]
+    shipping = ship_price - ship_disc
+    tax_total += ship_tax
+    discount_total += ship_disc
+    taxes_included = _taxes_included(order, subtotal + shipping, tax_total)
+    total = subtotal + shipping + (Money.zero(cur) if taxes_included else tax_total)
+    status = str(order.get("OrderStatus"))
+    tags = [f"amazon:{order.get('FulfillmentChannel') or 'MFN'}"]
     tags += [t for flag, t in (("IsPrime", "prime"), ("IsBusinessOrder", "business")) if order.get(flag)]
-    return Order(
-        id=order_id or new_id("ord"),
-        connection=connection,
-        external_id=oid,
-        name=oid,
-        placed_at=placed_at,
-        source_updated_at=parse_time(order.get("LastUpdateDate")),
-        currency=cur,
-        customer=customer,
-        shipping_address=_address(order.get("ShippingAddress")),
-        lines=lines,
-        shipping_lines=shipping_lines,
-        taxes_included=taxes_included,
-        totals=Totals(subtotal=subtotal, shipping=shipping, tax=tax, discount=discount, total=total),
-        payment_status=PAYMENT.get(status_raw, PaymentStatus.PAID),
-        status=STATUS[status_raw],
-        holds=holds,
-        promise=Promise(ship_by=ship_by, deliver_by=deliver_by) if ship_by or deliver_by else None,
-        tags=tags,
-        channel_status=status_raw,
-    )
+    context = {
+        "order_id": oid,
+        "currency": cur,
+        "taxes_included": taxes_included,
+        "shipping_lines": shipping_lines,
+        "totals": {
+            "subtotal": _s(subtotal),
+            "shipping": _s(shipping),
+            "tax": _s(tax_total),
+            "discount": _s(discount_total),
+            "total": _s(total),
+        },
+        "holds": [{"kind": "channel", "reason": HOLD_REASONS[status]}] if status in HOLD_REASONS else [],
+        "tags": tags,
+    }
+    return {**order, "OrderItems": enriched}, context
+
+
+def order_from_v0(
+    connection: str,
+    order: dict[str, Any],
+    items: list[dict[str, Any]],
+    *,
+    mappings: MappingSet | None = None,
+    order_id: str | None = None,
+) -> Order:
+    """The canonical order of one v0 ``Order`` and its ``OrderItem`` list (all pages), through
+    ``mappings/amazon/order_v0.yaml`` (or the connection's override of ``order_v0``).
+
+    Raises :class:`~hub.errors.MappingError` naming the mapping file, line, field and value.
+    """
+    payload, context = prepare(order, items)
+    ms = mappings or MappingSet.for_connector("amazon")
+    try:
+        return ms.build(
+            MAPPING, payload, Order, extra={"id": order_id or new_id("ord"), "connection": connection}, context=context
+        )
+    except MappingError as exc:
+        raise MappingError(
+            f"Amazon order {context['order_id']} ({connection}): {exc.detail}", errors=exc.errors
+        ) from None
 
 
 def _taxes_included(order: dict[str, Any], before_tax: Money, tax: Money) -> bool:
@@ -309,11 +259,13 @@ def _taxes_included(order: dict[str, Any], before_tax: Money, tax: Money) -> boo
     return str(order.get("MarketplaceId")) not in TAX_EXCLUSIVE_MARKETPLACES
 
 
-def message_from_v0(connection: str, order: dict[str, Any], items: list[dict[str, Any]]) -> Message:
+def message_from_v0(
+    connection: str, order: dict[str, Any], items: list[dict[str, Any]], mappings: MappingSet | None = None
+) -> Message:
     """``OrderCancelled`` for a ``Canceled`` order (with the order when its items still map), else ``OrderUpserted``."""
     if order.get("OrderStatus") == "Canceled":
         try:
-            full: Order | None = order_from_v0(connection, order, items)
+            full: Order | None = order_from_v0(connection, order, items, mappings=mappings)
         except MappingError:
             full = None  # cancelled items report QuantityOrdered 0: nothing to build, the cancellation stands
         return OrderCancelled(
@@ -322,4 +274,4 @@ def message_from_v0(connection: str, order: dict[str, Any], items: list[dict[str
             cancelled_at=parse_time(order.get("LastUpdateDate")),
             order=full,
         )
-    return OrderUpserted(order=order_from_v0(connection, order, items))
+    return OrderUpserted(order=order_from_v0(connection, order, items, mappings=mappings))

@@ -371,7 +371,9 @@ def test_item_without_seller_sku_is_a_mapping_error_naming_the_order() -> None:
     del items[0]["SellerSKU"]
     with pytest.raises(MappingError) as exc:
         order_from_v0("amazon-us", raw_order(), items)
-    assert "902-1845936-5435065" in str(exc.value) and exc.value.errors[0]["field"].endswith("SellerSKU")
+    assert "902-1845936-5435065" in str(exc.value) and "seller SKU" in str(exc.value)
+    err = exc.value.errors[0]
+    assert err["file"].endswith("order_v0.yaml") and err["line"] and err["field"] == "lines[0].sku"
 
 
 # -- throttling ---------------------------------------------------------------------------
