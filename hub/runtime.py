@@ -66,9 +66,17 @@ class Hub:
         )
         hub.state["redis_url"] = redis_url
         hub.state["http_options"] = http_options or {}
-        for conn_cfg in config.connections:
+        mapping_problems: list[tuple[str, str, str]] = []
+        for i, conn_cfg in enumerate(config.connections):
             if conn_cfg.enabled:
-                hub.connections[conn_cfg.id] = hub._make_connection(conn_cfg.id, http_transport)
+                conn = hub._make_connection(conn_cfg.id, http_transport)
+                hub.connections[conn_cfg.id] = conn
+                for p in conn.mappings.problems() if conn.mappings is not None else []:
+                    where = f"connections[{i}] ({conn_cfg.id}) mapping {p.get('file', '')}:{p.get('line', '')}"
+                    mapping_problems.append((where, "", str(p.get("message", p))))
+        if mapping_problems:
+            await hub.close()
+            raise ConfigError(mapping_problems)
         await hub._sync_locations()
         return hub
 
@@ -79,7 +87,9 @@ class Hub:
         cfg = self.config.connection(connection_id)
         cls = self.registry.get(cfg.connector)
         settings = cls.Settings.model_validate(cfg.settings)
-        conn = cls(connection_id, settings, None, MappingSet.for_connector(cls.mapping_set or cls.name, cfg.mappings))
+        base = self.settings.config.parent
+        overrides = {obj: str(base / path) for obj, path in cfg.mappings.items()}
+        conn = cls(connection_id, settings, None, MappingSet.for_connector(cls.mapping_set or cls.name, overrides))
         conn.http = client_for(
             conn,
             transport=transport,
