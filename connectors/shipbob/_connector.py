@@ -14,6 +14,7 @@ from connectors.shipbob import _map
 from hub import signing
 from hub.errors import AuthError, FatalError, InputError
 from hub.http import call, request_snapshot, response_snapshot
+from hub.mapping import MappingSet
 from hub.model import Address, FulfillmentRequest, Order, Shipment
 from hub.plugins import Capability, ConnectorSettings, InboundEvent, Message, RemoteResult, WmsConnector
 
@@ -67,6 +68,13 @@ class ShipBobConnector(WmsConnector):
     @property
     def fc_to_location(self) -> dict[int, str]:
         return {fc: loc for loc, fc in self.settings.fulfillment_center_map.items()}
+
+    def _mappings(self) -> MappingSet:
+        """The connection's mapping set (``mappings/shipbob/`` plus its overrides)."""
+        if self.mappings is None:
+            self.mappings = MappingSet.for_connector(self.mapping_set or self.name)
+        ms: MappingSet = self.mappings
+        return ms
 
     def _client(self) -> httpx.AsyncClient:
         if self.http is None:
@@ -144,7 +152,10 @@ class ShipBobConnector(WmsConnector):
             },
             "products": products,
             "purchase_date": order.placed_at.isoformat(),
-            "tags": [{"name": "orderhub_order", "value": order.id}, {"name": "orderhub_channel", "value": order.connection}],
+            "tags": [
+                {"name": "orderhub_order", "value": order.id},
+                {"name": "orderhub_channel", "value": order.connection},
+            ],
         }
         fc_map = self.settings.fulfillment_center_map
         if fc_map:
@@ -155,7 +166,8 @@ class ShipBobConnector(WmsConnector):
                     order_id=order.id,
                 )
             body["location_id"] = fc_map[request.location]
-        return _without_nulls(body)
+        cleaned: dict[str, Any] = _without_nulls(body)
+        return cleaned
 
     async def find_order(self, reference_id: str) -> dict[str, Any] | None:
         """The ShipBob order created for ``reference_id`` (a fulfilment request id), or None."""
@@ -245,7 +257,7 @@ class ShipBobConnector(WmsConnector):
         out: list[Shipment] = []
         for s in resp.json() or []:
             if (s.get("tracking") or {}).get("tracking_number"):
-                out.append(_map.shipment_from(s, self.fc_to_location))
+                out.append(_map.shipment_from(s, self.fc_to_location, self._mappings()))
         return out
 
     async def inventory_snapshot(self) -> list[tuple[str, str, int]]:
@@ -305,7 +317,7 @@ class ShipBobConnector(WmsConnector):
     def parse_webhook(self, event: InboundEvent, headers: Mapping[str, str], body: bytes) -> list[Message]:
         """order.shipped -> ShipmentConfirmed; order.shipment.delivered -> TrackingUpdated; exception, on_hold and
         cancelled -> FulfillmentException; any other topic -> Ignored."""
-        return _map.messages_from(event.topic or "", _body(body), self.fc_to_location)
+        return _map.messages_from(event.topic or "", _body(body), self.fc_to_location, self._mappings())
 
 
 def _body(body: bytes) -> dict[str, Any]:
