@@ -99,7 +99,18 @@ async def cancel_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
     if not row.external_id:
         return {"skipped": "never submitted to the 3PL"}
     req = FulfillmentRequest.model_validate(row.data).model_copy(update={"external_id": row.external_id})
-    return _result(await connector.cancel_fulfillment(req))
+    try:
+        return _result(await connector.cancel_fulfillment(req))
+    except FatalError as exc:
+        # too late (picked, packed or shipped): the order carries the exception for ops
+        async with hub.store.begin() as conn:
+            await repo.add_timeline(
+                conn, row.order_id, "exception", f"{job.connection} could not cancel {req.id}: {exc.detail}"
+            )
+            await conn.execute(
+                update(t.kpi_facts).where(t.kpi_facts.c.order_id == row.order_id).values(had_exception=True)
+            )
+        raise
 
 
 async def _shipment(hub: Hub, shipment_id: str) -> Shipment:

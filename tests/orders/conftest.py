@@ -17,9 +17,36 @@ from tests.sync.conftest import CONFIG, make_router
 NETWORK: dict[str, Any] = {
     **CONFIG,
     "locations": [
-        {"id": "berlin", "name": "Berlin", "country": "DE", "postal_code": "10115", "latitude": 52.52, "longitude": 13.40, "priority": 1, "fulfilled_by": "wms"},
-        {"id": "munich", "name": "Munich", "country": "DE", "postal_code": "80331", "latitude": 48.14, "longitude": 11.58, "priority": 2, "fulfilled_by": "wms"},
-        {"id": "paris", "name": "Paris", "country": "FR", "postal_code": "75001", "latitude": 48.86, "longitude": 2.35, "priority": 3, "fulfilled_by": "wms"},
+        {
+            "id": "berlin",
+            "name": "Berlin",
+            "country": "DE",
+            "postal_code": "10115",
+            "latitude": 52.52,
+            "longitude": 13.40,
+            "priority": 1,
+            "fulfilled_by": "wms",
+        },
+        {
+            "id": "munich",
+            "name": "Munich",
+            "country": "DE",
+            "postal_code": "80331",
+            "latitude": 48.14,
+            "longitude": 11.58,
+            "priority": 2,
+            "fulfilled_by": "wms",
+        },
+        {
+            "id": "paris",
+            "name": "Paris",
+            "country": "FR",
+            "postal_code": "75001",
+            "latitude": 48.86,
+            "longitude": 2.35,
+            "priority": 3,
+            "fulfilled_by": "wms",
+        },
     ],
 }
 

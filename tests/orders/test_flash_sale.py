@@ -48,7 +48,13 @@ async def test_flash_sale_of_500_orders_on_120_units_over_three_locations(net_hu
     await stock.adjust(hub, "HOT", "munich", 50, reason="receipt PO-7", cause="receipt")
     by_time = sorted(backordered, key=lambda o: (o.placed_at, o.id))
     async with hub.store.connect() as c:
-        rows = (await c.execute(select(t.orders.c.external_id, t.orders.c.status).where(t.orders.c.external_id.in_([o.external_id for o in backordered])))).all()
+        rows = (
+            await c.execute(
+                select(t.orders.c.external_id, t.orders.c.status).where(
+                    t.orders.c.external_id.in_([o.external_id for o in backordered])
+                )
+            )
+        ).all()
     status = dict(rows)
     now_allocated = {ext for ext, s in status.items() if s == "released"}
     assert len(now_allocated) == 50
