@@ -42,6 +42,11 @@ MAX_RETRY_AFTER = 24 * 3600
 #: Extra lease time on top of the request timeout.
 LEASE_MARGIN = 60.0
 _SESSION = "hub.events.session"
+_RECORD_SLOTS = "hub.events.record_slots"
+#: Outcome-recording transactions at a time (per process).
+RECORD_CONCURRENCY = 8
+#: Pause after a delivery finishes before claiming again, so one claim fills several freed slots.
+CLAIM_BATCH_WINDOW = 0.02
 _LOCK_KEY = 0x0F_0B_E7_1A  # pg_advisory_xact_lock key of the claim step
 USER_AGENT = "Orderhub-Webhooks/1"
 #: Open connections of the shared delivery session, over all endpoints.
@@ -130,17 +135,6 @@ async def _claim(hub: HubLike, limit: int, lease_seconds: float) -> list[_Claim]
     async with hub.store.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        candidates = (
-            await conn.execute(
-                select(D.c.id, D.c.endpoint_id)
-                .join(E, E.c.id == D.c.endpoint_id)
-                .where(E.c.status == "active", _due(ts), ~blocked_by_earlier)
-                .order_by(D.c.event_seq)
-                .limit(limit * 4)
-            )
-        ).all()
-        if not candidates:
-            return []
         inflight: dict[str, int] = dict(
             (
                 await conn.execute(
@@ -150,6 +144,21 @@ async def _claim(hub: HubLike, limit: int, lease_seconds: float) -> list[_Claim]
                 )
             ).all()
         )
+        active = (await conn.execute(select(E.c.id).where(E.c.status == "active"))).scalars().all()
+        free = {e: cfg.max_concurrency_per_endpoint - inflight.get(e, 0) for e in active}
+        open_endpoints = [e for e, n in free.items() if n > 0]
+        if not open_endpoints:
+            return []
+        # a few candidates per free slot (some are skipped below when their endpoint fills up)
+        want = min(limit, sum(free[e] for e in open_endpoints))
+        candidates = (
+            await conn.execute(
+                select(D.c.id, D.c.endpoint_id)
+                .where(D.c.endpoint_id.in_(open_endpoints), _due(ts), ~blocked_by_earlier)
+                .order_by(D.c.event_seq)
+                .limit(want * 4)
+            )
+        ).all()
         picked: list[str] = []
         for c in candidates:
             if len(picked) >= limit:
@@ -326,12 +335,15 @@ async def _record(hub: HubLike, claim: _Claim, res: _Result) -> str:
                 error=res.error,
             )
         )
-        ep = (await conn.execute(select(E).where(E.c.id == claim.endpoint_id).with_for_update())).one()
         if res.ok:
             status, next_at = "delivered", None
-            if ep.failing_since is not None:
-                await conn.execute(update(E).where(E.c.id == ep.id).values(failing_since=None, updated_at=ts))
+            await conn.execute(
+                update(E)
+                .where(E.c.id == claim.endpoint_id, E.c.failing_since.is_not(None))
+                .values(failing_since=None, updated_at=ts)
+            )
         else:
+            ep = (await conn.execute(select(E).where(E.c.id == claim.endpoint_id).with_for_update())).one()
             status, next_at = "pending", None
             if attempts <= len(cfg.retry_schedule):
                 delay = float(cfg.retry_schedule[attempts - 1])
@@ -346,7 +358,7 @@ async def _record(hub: HubLike, claim: _Claim, res: _Result) -> str:
                     await _disable(conn, ep.id, ep.url, reason, ts)
                 elif ep.failing_since is None:
                     await conn.execute(update(E).where(E.c.id == ep.id).values(failing_since=ts, updated_at=ts))
-            refreshed = (await conn.execute(select(E.c.status).where(E.c.id == ep.id))).scalar_one()
+            refreshed = (await conn.execute(select(E.c.status).where(E.c.id == claim.endpoint_id))).scalar_one()
             if refreshed != "active":
                 status, next_at = "failed", None
         done = await conn.execute(
@@ -414,9 +426,20 @@ async def _disable(conn: AsyncConnection, endpoint_id: str, url: str, reason: st
     log.warning("webhook endpoint disabled", extra={"fields": {"endpoint_id": endpoint_id, "reason": reason}})
 
 
+def _record_slots(hub: HubLike) -> asyncio.Semaphore:
+    """Bounds the transactions recording outcomes, so many deliveries finishing together queue here
+    instead of overflowing the database pool."""
+    sem: asyncio.Semaphore | None = hub.state.get(_RECORD_SLOTS)
+    if sem is None:
+        sem = hub.state[_RECORD_SLOTS] = asyncio.Semaphore(RECORD_CONCURRENCY)
+    return sem
+
+
 async def _deliver(hub: HubLike, claim: _Claim) -> str:
     try:
-        return await _record(hub, claim, await _send(hub, claim))
+        res = await _send(hub, claim)
+        async with _record_slots(hub):
+            return await _record(hub, claim, res)
     except Exception:
         # e.g. the database went away: the lease expires and another run takes the delivery again
         log.exception("webhook delivery could not be recorded", extra={"fields": {"delivery_id": claim.delivery_id}})
@@ -447,11 +470,15 @@ async def serve(hub: HubLike, stop: asyncio.Event, *, limit: int = 100, poll_int
     lease = hub.config.webhooks.timeout_seconds + LEASE_MARGIN
     inflight: set[asyncio.Task[str]] = set()
     stopping = asyncio.ensure_future(stop.wait())
+    loop = asyncio.get_running_loop()
+    last_fan_out = -poll_interval
     try:
         while not stop.is_set():
             claims: list[_Claim] = []
             try:
-                await fan_out(hub)
+                if loop.time() - last_fan_out >= poll_interval:
+                    await fan_out(hub)
+                    last_fan_out = loop.time()
                 if len(inflight) < limit:
                     claims = await _claim(hub, limit - len(inflight), lease)
             except Exception:
@@ -463,7 +490,11 @@ async def serve(hub: HubLike, stop: asyncio.Event, *, limit: int = 100, poll_int
             if not claims:
                 # nothing to claim: wait for a delivery to finish (it may unblock the next event of its
                 # object), for stop, or for the poll interval
-                await asyncio.wait([stopping, *inflight], timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    [stopping, *inflight], timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done and not stop.is_set():
+                    await asyncio.sleep(CLAIM_BATCH_WINDOW)  # let a few more finish: one claim for several slots
     finally:
         stopping.cancel()
         if inflight:
