@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.config import HubConfig
 from hub.store import Store
@@ -17,3 +17,10 @@ class HubLike(Protocol):
 
     @property
     def state(self) -> dict[str, Any]: ...
+
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+    def _runtime_hub_fits(hub: Hub) -> HubLike:  # mypy checks that the real Hub satisfies HubLike
+        return hub
