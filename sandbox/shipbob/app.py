@@ -450,18 +450,19 @@ async def _cancel_order(request: web.Request) -> web.Response:
                 "reason": "" if ok else f"Shipment is {shipment['status']} and cannot be cancelled",
             }
         )
-    success = all(r["is_success"] for r in results)
-    if success:
-        order["status"] = "Cancelled"
-    return json_response(
-        {
-            "order_id": oid,
-            "order": order,
-            "status": "Success" if success else "Failure",
-            "canceled_shipment_results": results,
-        },
-        200 if success else 422,
-    )
+    if not all(r["is_success"] for r in results):
+        reasons = [str(r["reason"]) for r in results if not r["is_success"]]
+        return json_response(
+            {
+                "title": f"Order {oid} cannot be cancelled",
+                "status": 422,
+                "errors": {"order": reasons},
+                "canceled_shipment_results": results,
+            },
+            422,
+        )
+    order["status"] = "Cancelled"
+    return json_response({"order_id": oid, "order": order, "status": "Success", "canceled_shipment_results": results})
 
 
 async def _list_orders(request: web.Request) -> web.Response:

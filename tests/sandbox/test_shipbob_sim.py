@@ -154,3 +154,15 @@ async def test_throttled_reply_has_shipbobs_retry_headers(serve: Serve) -> None:
     body = await resp.json()
     assert resp.status == 429 and body["statusCode"] == 429 and "Try again in" in body["message"]
     assert int(resp.headers["x-retry-after"]) >= 1 and resp.headers["x-remaining-calls"] == "0"
+
+
+async def test_cancel_after_shipping_is_refused_with_the_reason(serve: Serve) -> None:
+    app = make_app(ShipBobSettings(access_token="pat_test", auto_ship=False))
+    state = app[STATE]
+    client = await serve(app)
+    order = await (await client.post("/order", json=order_body("S-1"), headers=AUTH)).json()
+    state.ship(order["id"])
+    resp = await client.post(f"/order/{order['id']}/cancel", headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 422 and "Completed and cannot be cancelled" in body["errors"]["order"][0]
+    assert state.orders[order["id"]]["status"] == "Fulfilled"
