@@ -119,6 +119,12 @@ class Hub:
             await locations.sync(conn, self.config.locations)
 
     async def close(self) -> None:
+        try:
+            from hub import events
+
+            await events.close(self)
+        except ImportError:
+            pass
         for c in self.connections.values():
             if c.http is not None and hasattr(c.http, "aclose"):
                 await c.http.aclose()

@@ -214,6 +214,8 @@ async def _idempotent(request: web.Request, route: Route, key: str) -> web.Strea
             payload = orjson.loads(resp.body)  # type: ignore[arg-type]
         except orjson.JSONDecodeError:
             payload = None
+        if isinstance(payload, dict) and "secret" in payload:
+            payload = {**payload, "secret": "[shown once; not replayed]"}  # secrets are never stored twice
         async with hub.store.begin() as conn:
             await conn.execute(
                 it.update()

@@ -1,0 +1,1 @@
+from tests.sync.conftest import hub, router  # noqa: F401
