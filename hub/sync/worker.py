@@ -34,7 +34,8 @@ async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
     while loop.time() < deadline:
         n = await inbox.process_batch(hub, _BATCH)
         n += await jobs.run_batch(hub, _BATCH)
-        n += await _events(hub)
+        if "events_task" not in hub.state:
+            n += await _events(hub)
         total += n
         if n == 0:
             break
@@ -82,11 +83,20 @@ async def startup(ctx: dict[str, Any]) -> None:
     hub = await Hub.open(settings, migrate=False)
     hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
     ctx["hub"] = hub
+    # partner deliveries run continuously beside the jobs, so a slow partner holds no job slot
+    from hub import events
+
+    stop = asyncio.Event()
+    hub.state["events_stop"] = stop
+    hub.state["events_task"] = asyncio.create_task(events.serve(hub, stop))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     hub = ctx.get("hub")
     if hub is not None:
+        if "events_task" in hub.state:
+            hub.state["events_stop"].set()
+            await hub.state["events_task"]
         await hub.state["queue"].close()
         await hub.close()
 
