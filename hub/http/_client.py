@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from hub.http._limiter import RateLimiter
 from hub.http._redact import secret_values
 from hub.http._retry_after import rate_limit_header, retry_after
+from hub.http._transport import HubTransport
 from hub.logging import event
 
 log = logging.getLogger("hub.http")
@@ -163,7 +163,7 @@ def client_for(
             burst=getattr(connector, "rate_burst", None),
         )
     max_conc = getattr(connector, "max_concurrency", None)
-    inner = transport or AiohttpTransport(
+    inner = transport or HubTransport(
         limits=httpx.Limits(max_connections=max(int(max_conc or 0), 100), max_keepalive_connections=100)
     )
     return HubClient(
