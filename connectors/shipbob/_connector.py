@@ -284,8 +284,20 @@ class ShipBobConnector(WmsConnector):
                         continue
                     key = (str(sku), hub_loc)
                     totals[key] = totals.get(key, 0) + int(loc.get("on_hand_quantity") or 0)
-            url, params = data.get("next") or None, None
+            url, params = self._next_page(data.get("next")), None
         return [(sku, loc, qty) for (sku, loc), qty in sorted(totals.items())]
+
+    def _next_page(self, link: Any) -> str | None:
+        """The ``next`` link as a URL for this client: absolute links as given; a path that repeats the
+        version root (``/2026-07/inventory-level/...``) made relative to it."""
+        if not link or not isinstance(link, str):
+            return None
+        if link.startswith(("http://", "https://")):
+            return link
+        root = httpx.URL(self.base_url()).path.rstrip("/")
+        if root and link.startswith(root + "/"):
+            return link[len(root) :]
+        return link
 
     # -- webhooks ----------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:

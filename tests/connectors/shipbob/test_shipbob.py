@@ -274,6 +274,22 @@ async def test_shipments_read_tracking(conn: ShipBobConnector) -> None:
     assert shipments[0].location == "chicago"
 
 
+@pytest.mark.parametrize(
+    "link",
+    ["/inventory-level/locations?Cursor=abc123", "/2026-07/inventory-level/locations?Cursor=abc123",
+     f"{BASE}/inventory-level/locations?Cursor=abc123"],
+)  # fmt: skip
+@respx.mock
+async def test_next_link_forms_all_reach_the_next_page(conn: ShipBobConnector, link: str) -> None:
+    page1 = fx("inventory_levels_page1.json")
+    page1["next"] = link
+    route = respx.get(url__regex=rf"{BASE}/inventory-level/locations.*").mock(
+        side_effect=[httpx.Response(200, json=page1), httpx.Response(200, json=fx("inventory_levels_page2.json"))]
+    )
+    assert len(await conn.inventory_snapshot()) == 2
+    assert str(route.calls[1].request.url) == f"{BASE}/inventory-level/locations?Cursor=abc123"
+
+
 @respx.mock
 async def test_inventory_snapshot_follows_next_and_keeps_mapped_centers(conn: ShipBobConnector) -> None:
     route = respx.get(url__regex=rf"{BASE}/inventory-level/locations.*").mock(
