@@ -525,3 +525,31 @@ def test_region_picks_the_endpoint_and_secrets_stay_hidden() -> None:
     c = AmazonConnector("amazon-de", s)
     assert c.base_url() == "https://sellingpartnerapi-eu.amazon.com"
     assert "lwa-client-secret" not in repr(s) and "Atzr|refresh-token" not in repr(s)
+
+
+@respx.mock
+async def test_rejected_access_token_is_refreshed_once(conn: AmazonConnector) -> None:
+    lwa = respx.post(LWA).mock(
+        side_effect=[
+            httpx.Response(200, json={"access_token": "Atza|revoked", "expires_in": 3600}),
+            httpx.Response(200, json={"access_token": "Atza|fresh", "expires_in": 3600}),
+        ]
+    )
+    unauthorized = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
+    api = respx.get(f"{BASE}/orders/v0/orders/1/orderItems").mock(
+        side_effect=[httpx.Response(403, json=unauthorized), httpx.Response(200, json=items_page("1", "S", "1"))]
+    )
+    await conn.order_items("1")
+    assert lwa.call_count == 2
+    assert [c.request.headers["x-amz-access-token"] for c in api.calls] == ["Atza|revoked", "Atza|fresh"]
+
+
+@respx.mock
+async def test_errors_carry_no_token_or_secret(conn: AmazonConnector) -> None:
+    lwa_ok(respx.mock)
+    respx.get(f"{BASE}/orders/v0/orders").mock(return_value=httpx.Response(400, json=fx("getOrders_400.json")))
+    with pytest.raises(FatalError) as exc:
+        await conn.poll_orders("2026-11-20T00:00:00Z")
+    shown = json.dumps([str(exc.value), exc.value.request, exc.value.response])
+    for secret in ("Atza|access-1", "Atzr|refresh-token", "lwa-client-secret"):
+        assert secret not in shown

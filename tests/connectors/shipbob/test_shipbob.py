@@ -16,7 +16,7 @@ import respx
 from standardwebhooks.webhooks import Webhook
 
 from connectors.shipbob import ShipBobConnector, ShipBobSettings
-from hub.errors import AuthError, FatalError, InputError, RetriableError
+from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
 from hub.http import RetryPolicy, client_for
 from hub.model import (
     Address,
@@ -386,3 +386,15 @@ def test_legacy_topic_header_and_unused_topics(conn: ShipBobConnector) -> None:
     headers = signed(body, topic="return.created")
     [msg] = conn.parse_webhook(conn.webhook_event(headers, body), headers, body)
     assert isinstance(msg, Ignored)
+
+
+def test_shipped_product_without_sku_is_a_mapping_error_with_file_and_line(conn: ShipBobConnector) -> None:
+    payload = fx("webhooks/order_shipped.json")
+    for p in payload["products"]:
+        p.pop("reference_id"), p.pop("sku")
+    body = json.dumps(payload).encode()
+    headers = signed(body)
+    with pytest.raises(MappingError) as exc:
+        conn.parse_webhook(conn.webhook_event(headers, body), headers, body)
+    err = exc.value.errors[0]
+    assert err["file"].endswith("shipment.yaml") and err["line"] and err["field"] == "lines[0].sku"
