@@ -160,6 +160,14 @@ class AmazonConnector(ChannelConnector):
     def base_url(self) -> str:
         return (self.settings.base_url or REGIONS[self.settings.region]).rstrip("/")
 
+    @staticmethod
+    def prepare_mapping(obj: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(payload, context) for a dry run of mapping ``obj`` (``orderhub mappings apply``): ``order_v0`` takes a
+        v0 ``Order`` with its items under ``OrderItems`` and adds what the connector computes before mapping."""
+        if obj != _map_v0.MAPPING:
+            return payload, {}
+        return _map_v0.prepare(payload, list(payload.get("OrderItems") or []))
+
     def _mappings(self) -> MappingSet:
         """The connection's mapping set (``mappings/amazon/`` plus its overrides)."""
         if self.mappings is None:

@@ -22,7 +22,8 @@ from connectors.amazon import AmazonConnector, AmazonSettings
 from connectors.amazon._map_v0 import message_from_v0, order_from_v0, split_line_price
 from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
 from hub.http import RetryPolicy, client_for
-from hub.model import HoldKind, Money, OrderStatus, PaymentStatus, Shipment, ShipmentLine, new_id
+from hub.mapping import MappingSet
+from hub.model import HoldKind, Money, Order, OrderStatus, PaymentStatus, Shipment, ShipmentLine, new_id
 from hub.plugins import OrderCancelled, OrderUpserted
 from hub.store import Store, orders
 
@@ -553,3 +554,12 @@ async def test_errors_carry_no_token_or_secret(conn: AmazonConnector) -> None:
     shown = json.dumps([str(exc.value), exc.value.request, exc.value.response])
     for secret in ("Atza|access-1", "Atzr|refresh-token", "lwa-client-secret"):
         assert secret not in shown
+
+
+def test_prepare_mapping_gives_a_dry_run_what_the_connector_computes() -> None:
+    payload = {**raw_order(), "OrderItems": fx("getOrderItems_200.json")["payload"]["OrderItems"]}
+    data, context = AmazonConnector.prepare_mapping("order_v0", payload)
+    order = MappingSet.for_connector("amazon").build(
+        "order_v0", data, Order, extra={"id": new_id("ord"), "connection": "dry-run"}, context=context
+    )
+    assert order.totals.total == Money.of("11.01", "USD") and order.lines[0].sku == "NABetaASINB00551Q3CS"
