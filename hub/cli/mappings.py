@@ -59,7 +59,7 @@ def check(files: tuple[Path, ...]) -> None:
 
 @mappings.command("apply")
 @click.argument("connector")
-@click.argument("obj", metavar="OBJECT", type=click.Choice(sorted(OBJECTS)))
+@click.argument("obj", metavar="OBJECT")
 @click.argument("payload", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--mapping", "override", type=click.Path(exists=True, dir_okay=False), help="Use this file for OBJECT instead."
@@ -74,8 +74,21 @@ def apply(connector: str, obj: str, payload: Path, override: str | None) -> None
     except orjson.JSONDecodeError as exc:
         click.echo(f"{payload}: not valid JSON: {exc}", err=True)
         sys.exit(1)
+    # a versioned mapping (Amazon's order_v0) maps to the object before "_v"
+    base = obj if obj in OBJECTS else obj.rsplit("_v", 1)[0]
+    if base not in OBJECTS:
+        raise click.BadParameter(
+            f"{obj!r}: OBJECT is one of {', '.join(sorted(OBJECTS))} (or a versioned name such as order_v0)"
+        )
+    context: dict[str, Any] | None = None
+    from hub.plugins import load
+
+    info = load()[1].connectors.get(connector)
+    prepare = getattr(info.cls, "prepare_mapping", None) if info else None
+    if prepare is not None:  # the connector's own pre-mapping step (e.g. Amazon joins order items)
+        data, context = prepare(obj, data)
     ms = MappingSet.for_connector(connector, {obj: override} if override else None)
-    model, prefix = OBJECTS[obj]
+    model, prefix = OBJECTS[base]
     fields = model.model_fields
     extra: dict[str, Any] = {}
     if prefix and "id" in fields:
@@ -83,10 +96,10 @@ def apply(connector: str, obj: str, payload: Path, override: str | None) -> None
     if "connection" in fields:
         extra["connection"] = PLACEHOLDER
     try:
-        mapped = ms.map(obj, data)
+        mapped = ms.map(obj, data, context)
         if "order_id" in fields and fields["order_id"].is_required() and "order_id" not in mapped:
             extra["order_id"] = PLACEHOLDER
-        result = ms.build(obj, data, model, extra=extra)
+        result = ms.build(obj, data, model, extra=extra, context=context)
     except MappingError as exc:
         if exc.errors:
             _print_errors(exc.errors)

@@ -42,7 +42,7 @@ def polling_connections(hub: Hub) -> list[str]:
 async def poll_once(hub: Hub, connection: str, max_pages: int = 20) -> int:
     """Fetch orders changed since the stored cursor; each order is applied in its own
     transaction, and the cursor moves only after the page's orders are stored."""
-    from hub.orders.service import ingest_order
+    from hub.orders.service import apply_messages, ingest_order
     from hub.sync.stats import cached_depth
 
     d = await cached_depth(hub)
@@ -53,15 +53,25 @@ async def poll_once(hub: Hub, connection: str, max_pages: int = 20) -> int:
     assert isinstance(connector, ChannelConnector)
     cursor = await get_cursor(hub, connection)
     n = 0
+    poll_messages = getattr(connector, "poll_messages", None)
     for _ in range(max_pages):
-        page = await connector.poll_orders(cursor)
-        for order in page.orders:
-            async with hub.store.begin() as conn:
-                await ingest_order(hub, conn, order)
-            n += 1
-        if page.cursor and page.cursor != cursor:
-            await set_cursor(hub, connection, page.cursor)
-            cursor = page.cursor
-        if not page.more:
+        if poll_messages is not None:
+            # connectors that report cancellations and other changes as messages
+            messages, next_cursor, more = await poll_messages(cursor)
+            for msg in messages:
+                async with hub.store.begin() as conn:
+                    await apply_messages(hub, conn, connection, [msg], source=f"poll:{connection}")
+                n += 1
+        else:
+            page = await connector.poll_orders(cursor)
+            for order in page.orders:
+                async with hub.store.begin() as conn:
+                    await ingest_order(hub, conn, order)
+                n += 1
+            next_cursor, more = page.cursor, page.more
+        if next_cursor and next_cursor != cursor:
+            await set_cursor(hub, connection, next_cursor)
+            cursor = next_cursor
+        if not more:
             break
     return n
