@@ -74,6 +74,13 @@ async def poll(ctx: dict[str, Any]) -> int:
     return n
 
 
+async def backorder_sweep(ctx: dict[str, Any]) -> dict[str, int]:
+    """Promise dates from expected receipts; flag or cancel backorders past their age limit."""
+    from hub.orders.backorders import sweep
+
+    return await sweep(ctx["hub"])
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from hub.logging import configure
     from hub.runtime import Hub
@@ -111,6 +118,7 @@ def make_worker(
         cron_jobs=[
             cron(tick, second=set(range(60)), run_at_startup=True, timeout=120),
             cron(poll, second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
+            cron(backorder_sweep, second={30}, unique=True, timeout=300),
         ],
         on_startup=startup,
         on_shutdown=shutdown,

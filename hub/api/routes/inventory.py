@@ -134,3 +134,31 @@ async def post_adjustments(request: web.Request) -> web.Response:
         lvl = await stock.adjust(hub, a.sku, a.location, a.delta, reason=a.reason, cause=cause, ref=req_actor(request))
         results.append(lvl.model_dump(mode="json"))
     return json_response({"items": results})
+
+
+class ExpectedReceiptIn(BaseModel):
+    sku: str = Field(min_length=1)
+    location: str
+    quantity: int = Field(gt=0)
+    expected_at: datetime
+
+
+@router.post(
+    "/api/v1/inventory/expected-receipts",
+    scope="ops",
+    summary="Announce incoming stock; backorders of the SKU get promise dates",
+    body=ExpectedReceiptIn,
+    response={"type": "object"},
+    status=201,
+)
+async def post_expected_receipt(request: web.Request) -> web.Response:
+    from hub.orders.backorders import add_expected_receipt
+
+    hub = request.app[HUB_KEY]
+    b: ExpectedReceiptIn = req_body(request)
+    if b.location not in {loc.id for loc in hub.config.locations}:
+        raise InputError(f"unknown location {b.location!r}", location=b.location)
+    if b.expected_at.tzinfo is None:
+        raise InputError("expected_at needs a timezone (e.g. 2026-12-01T09:00:00Z)")
+    rid = await add_expected_receipt(hub, b.sku, b.location, b.quantity, b.expected_at)
+    return json_response({"id": rid, **b.model_dump(mode="json")}, status=201)
