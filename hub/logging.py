@@ -81,13 +81,11 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def get_logger(name: str) -> logging.LoggerAdapter[logging.Logger]:
-    """``log.info("order imported", extra={"fields": {...}})`` or ``log.info(msg)``."""
-    return logging.LoggerAdapter(logging.getLogger(name), {})
+def get_logger(name: str) -> logging.Logger:
+    """``log.info("order imported", extra={"fields": {...}})`` or ``event(log, msg, **fields)``."""
+    return logging.getLogger(name)
 
 
-def event(
-    logger: logging.Logger | logging.LoggerAdapter[logging.Logger], msg: str, level: int = logging.INFO, **fields: Any
-) -> None:
+def event(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log ``msg`` with structured ``fields`` (redacted)."""
     logger.log(level, msg, extra={"fields": fields})

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import metrics
 from hub.clock import now
 from hub.errors import InputError, OrderhubError, RetriableError
-from hub.logging import get_logger
+from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.plugins import InboundEvent
 from hub.store import tables as t
@@ -148,6 +148,14 @@ async def _entity_lock(conn: AsyncConnection, key: str | None) -> None:
 
 async def process_item(hub: Hub, item: Any) -> bool:
     """Parse and apply one inbox item in one transaction; True when done."""
+    token = bind(inbox_id=item.id, connection=item.connection, correlation_id=item.event_id)
+    try:
+        return await _process_item(hub, item)
+    finally:
+        unbind(token)
+
+
+async def _process_item(hub: Hub, item: Any) -> bool:
     from hub.orders.service import apply_messages
     from hub.sync.failures import record_failure, resolve_failures
 

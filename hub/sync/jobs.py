@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 from hub import metrics
 from hub.clock import now
 from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
-from hub.logging import get_logger
+from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
 from hub.store._upsert import insert_ignore
@@ -170,6 +170,14 @@ async def _take(hub: Hub, job: Any) -> bool:
 
 async def run_job(hub: Hub, job: Any) -> None:
     """Run one job through the operation registry; record the outcome."""
+    token = bind(job_id=job.id, connection=job.connection, operation=job.operation, object_id=job.object_id)
+    try:
+        await _run_job(hub, job)
+    finally:
+        unbind(token)
+
+
+async def _run_job(hub: Hub, job: Any) -> None:
     from hub.sync.failures import record_failure, resolve_failures
     from hub.sync.operations import OPERATIONS
 
