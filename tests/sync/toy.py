@@ -26,6 +26,7 @@ from hub.plugins import (
     Message,
     OrderCancelled,
     OrderUpserted,
+    PollResult,
     RemoteResult,
     ShipmentConfirmed,
     WmsConnector,
@@ -155,7 +156,26 @@ class ToyWms(WmsConnector):
         return RemoteResult()
 
 
+class ToyMarketplace(ChannelConnector):
+    """A polling channel: ``FEED`` holds (updated_at ISO, order doc) in update order."""
+
+    name = "toy-marketplace"
+    capabilities = frozenset({Capability.POLL_ORDERS})
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    FEED: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+    PAGE = 2
+    calls: ClassVar[list[str | None]] = []
+
+    async def poll_orders(self, cursor: str | None) -> PollResult:
+        self.calls.append(cursor)
+        newer = [(ts, d) for ts, d in self.FEED if cursor is None or ts > cursor]
+        page = newer[: self.PAGE]
+        orders = [Order.model_validate({**d, "id": new_id("ord"), "connection": self.connection_id}) for _, d in page]
+        return PollResult(orders=orders, cursor=page[-1][0] if page else cursor, more=len(newer) > self.PAGE)
+
+
 @hookimpl
 def orderhub_register_connectors(register: Any) -> None:
     register(ToyChannel)
     register(ToyWms)
+    register(ToyMarketplace)
