@@ -91,6 +91,9 @@ def line_chart(
                 f"{left + i * step:.1f},{top + plot_h - plot_h * max(v, 0) / top_v:.1f}" for i, v in enumerate(values)
             )
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
+            if n == 1:  # one sample so far: a dot
+                x, y = pts.split(",")
+                parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>')
         parts.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{color}"/>')
         parts.append(f'<text x="{lx + 14}" y="15" class="cl">{escape(name)}</text>')
         lx += 14 + 8 * len(name) + 16

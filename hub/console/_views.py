@@ -33,7 +33,7 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -291,7 +291,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         "depth": _svg.line_chart(
             d.depth_history,
             title="Queue depth",
-            first_label=f"-{len(next(iter(d.depth_history.values()), [])) * _data.DEPTH_SAMPLE_EVERY / 60:.0f} min",
+            first_label=_depth_span(len(next(iter(d.depth_history.values()), []))),
             last_label="now",
         ),
         "failures": _svg.bar_chart(
@@ -303,6 +303,15 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         ),
     }
     return render(request, "dashboard.html", active="dashboard", d=d, charts=charts, flash=None)
+
+
+def _depth_span(samples: int) -> str:
+    minutes = samples * _data.DEPTH_SAMPLE_EVERY / 60
+    return (
+        f"-{minutes:.0f} min"
+        if minutes >= 2
+        else f"{samples} sample(s), one per {_data.DEPTH_SAMPLE_EVERY:.0f} s or more"
+    )
 
 
 # --------------------------------------------------------------------------- orders
