@@ -242,7 +242,7 @@ async def create_return(
         updated_at=ts,
     )
     decision = decide(
-        order, ret, await _delivered_at(conn, order.id), now(), hub.config.returns, await _history(conn, order)
+        order, ret, await _delivered_at(conn, order.id), ts, hub.config.returns, await _history(conn, order)
     )
     if decision.outcome is Outcome.APPROVE:
         ret = lifecycle.approve(ret, ts, decision.reason)

@@ -17,7 +17,8 @@ from sqlalchemy import func, insert, select
 
 from hub.allocation import atp_for_channel
 from hub.clock import now
-from hub.model import Money, Refund, ReturnLine
+from hub.model import Disposition, Money, Order, Refund, ReturnLine
+from hub.plugins import hookimpl
 from hub.returns import LineToRefund, calculate_refund
 from hub.returns import service as returns
 from hub.runtime import Hub
@@ -378,3 +379,59 @@ async def test_an_order_line_can_be_refunded_without_a_return(hub: Hub) -> None:
         ref = await returns.refund(hub, c, actor="ops", order_id=order.id, lines=[LineToRefund(1, 1)])
     assert ref.amount == Money.of("10.00", "EUR") and ref.return_id is None
     assert len(await jobs_of(hub, "push_refund")) == 1
+
+
+class InspectOpened:
+    """A plugin that sends opened items to refurbishment instead of straight back to stock."""
+
+    @hookimpl
+    def orderhub_return_disposition(self, line: ReturnLine, order: Order, config: Any) -> Any:
+        return Disposition.REFURBISH if line.condition == "opened" else None
+
+
+async def test_a_plugin_answering_the_disposition_hook_decides_before_the_default(hub: Hub, client: Client) -> None:
+    hub.pm.register(InspectOpened())
+    order = await delivered_order(hub, doc("R-500", qty=2), yesterday())
+    async with hub.store.connect() as c:
+        before = (await inv.get_level(c, "SKU-1", "w1")).on_hand
+    ret = await request_return(client, order.id, qty=1)
+    r = await client.post(
+        f"/api/v1/returns/{ret['id']}/receive", json={"lines": [{"sku": "SKU-1", "condition": "opened"}]}, headers=OPS
+    )
+    assert (await r.json())["lines"][0]["disposition"] == "refurbish"
+    async with hub.store.connect() as c:
+        assert (await inv.get_level(c, "SKU-1", "w1")).on_hand == before
+    ret = await request_return(client, order.id, qty=1)
+    got = await receive_new(client, ret["id"])  # the plugin answers None for new: the default restocks
+    assert got["lines"][0]["disposition"] == "restock"
+
+
+async def test_a_sku_that_was_not_requested_is_flagged_and_not_restocked(hub: Hub, client: Client) -> None:
+    order = await delivered_order(hub, doc("R-501"), yesterday())
+    ret = await request_return(client, order.id)
+    r = await client.post(
+        f"/api/v1/returns/{ret['id']}/receive",
+        json={"lines": [{"sku": "SKU-1", "condition": "new"}, {"sku": "BRICK", "condition": "new", "quantity": 1}]},
+        headers=OPS,
+    )
+    assert r.status == 200
+    got = await r.json()
+    assert got["flags"] == ["item_mismatch: BRICK: requested 0, received 1"]
+    assert [ln["sku"] for ln in got["lines"]] == ["SKU-1"]
+    async with hub.store.connect() as c:
+        assert await inv.levels(c, ["BRICK"]) == []
+    r = await client.post(f"/api/v1/returns/{ret['id']}/refund", headers=OPS)
+    assert r.status == 409
+
+
+async def test_the_same_return_request_with_an_idempotency_key_creates_one_return(hub: Hub, client: Client) -> None:
+    order = await delivered_order(hub, doc("R-502", qty=3), yesterday())
+    body = {"order_id": order.id, "lines": [{"sku": "SKU-1", "quantity": 1, "reason": "defective"}]}
+    headers = {**OPS, "Idempotency-Key": "rma-7781"}
+    first = await client.post("/api/v1/returns", json=body, headers=headers)
+    again = await client.post("/api/v1/returns", json=body, headers=headers)
+    assert first.status == again.status == 201
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    async with hub.store.connect() as c:
+        assert len((await c.execute(select(t.returns))).all()) == 1
