@@ -50,10 +50,12 @@ class ConnectionTransport(httpx.AsyncBaseTransport):
         connection: str,
         limiter: RateLimiter | None = None,
         max_concurrency: int | None = None,
+        learn_rate: bool = True,
     ) -> None:
         self.inner = inner
         self.connection = connection
         self.limiter = limiter
+        self.learn_rate = learn_rate
         self._sem = asyncio.Semaphore(max_concurrency) if max_concurrency else None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -89,7 +91,7 @@ class ConnectionTransport(httpx.AsyncBaseTransport):
                 wait = retry_after(headers)
                 if wait:
                     await limiter.pause(wait)
-            rate = rate_limit_header(headers)
+            rate = rate_limit_header(headers) if self.learn_rate else None
             if rate is not None:
                 await limiter.learn(rate)
         if log.isEnabledFor(logging.INFO):
@@ -175,6 +177,12 @@ def client_for(
         headers=headers,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         transport=ConnectionTransport(
-            inner, connection=connection, limiter=limiter, max_concurrency=int(max_conc) if max_conc else None
+            inner,
+            connection=connection,
+            limiter=limiter,
+            max_concurrency=int(max_conc) if max_conc else None,
+            # a connector whose rate headers describe one operation (Amazon) keeps them out of the
+            # connection's shared limiter
+            learn_rate=bool(getattr(connector, "learn_rate_from_headers", True)),
         ),
     )

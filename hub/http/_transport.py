@@ -50,7 +50,7 @@ class HubTransport(AiohttpTransport):
             response = await session.request(
                 method=request.method,
                 url=str(request.url),
-                headers=request.headers,
+                headers=request.headers.multi_items(),  # a list: aiohttp would index an httpx.Headers per key
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,
