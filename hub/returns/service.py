@@ -675,14 +675,6 @@ async def return_view(conn: AsyncConnection, return_id: str) -> dict[str, Any]:
     doc = ret.to_json()
     ref = await _refund_of_return(conn, ret.id)
     doc["refund"] = ref.to_json() if ref else None
-    doc["needs_ops_approval"] = (
-        bool(ret.flags)
-        and ret.status
-        not in (
-            ReturnStatus.REJECTED,
-            ReturnStatus.REFUNDED,
-            ReturnStatus.CLOSED,
-        )
-        and await _approval(conn, ret) is None
-    )
+    open_ = ret.status not in (ReturnStatus.REJECTED, ReturnStatus.REFUNDED, ReturnStatus.CLOSED)
+    doc["needs_ops_approval"] = bool(ret.flags) and open_ and await _approval(conn, ret) is None
     return doc
