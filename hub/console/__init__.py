@@ -31,3 +31,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/webhooks", v.webhooks)
     r.add_get("/console/webhooks/deliveries/{id}", v.delivery_detail)
     r.add_post("/console/webhooks/deliveries/{id}/replay", v.delivery_replay)
+    r.add_post("/console/webhooks/endpoints/{id}/replay", v.endpoint_replay)

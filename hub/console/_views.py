@@ -602,3 +602,23 @@ async def delivery_replay(request: web.Request) -> web.StreamResponse:
     log.info("console delivery replay", extra={"fields": {"actor": s.actor, "delivery_id": did}})
     await _session.flash(hub, s, "ok", f"Delivery {did} queued again (status {d.status}); the worker sends it.")
     raise redirect(f"/console/webhooks/deliveries/{did}")
+
+
+@page("ops")
+async def endpoint_replay(request: web.Request) -> web.StreamResponse:
+    """Re-enable an endpoint (when disabled), queue its failed deliveries since a time again and send
+    the events it missed; the result is shown on the webhooks page."""
+    from hub import events
+
+    hub = request.app[HUB_KEY]
+    s = sess(request)
+    eid = request.match_info["id"]
+    form = await request.post()
+    since = _time_param(str(form.get("since", "")).strip() or None, "since")
+    if since is None:
+        raise InputError("give the time to replay from (since), e.g. 2026-01-31T14:00 UTC")
+    r = await events.replay_endpoint(hub, eid, since, actor=s.actor)
+    log.info("console endpoint replay", extra={"fields": {"actor": s.actor, "endpoint_id": eid, **r.model_dump()}})
+    msg = f"Endpoint {eid}: {r.replayed} failed deliveries queued again, {r.backfilled} missed events queued"
+    await _session.flash(hub, s, "ok", msg + ("; the endpoint is active again." if r.reenabled else "."))
+    raise redirect("/console/webhooks?" + urlencode({"endpoint_id": eid}))

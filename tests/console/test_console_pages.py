@@ -279,6 +279,13 @@ async def test_webhooks_pages_hide_url_secrets_show_attempts_and_replay(hub: Hub
     assert "Not attempted yet" not in detail  # the refused connection is in the attempts log
     r = await client.post(f"/console/webhooks/deliveries/{did.group(1)}/replay", data={"csrf": csrf_of(html)})
     assert r.status == 200 and "queued again (status pending)" in await r.text()
+    # the whole endpoint: failed deliveries since a time go again
+    await events.deliver_due(hub)
+    await events.close(hub)
+    r = await client.post(
+        f"/console/webhooks/endpoints/{ep.id}/replay", data={"csrf": csrf_of(html), "since": "2020-01-01T00:00"}
+    )
+    assert r.status == 200 and f"Endpoint {ep.id}: 1 failed deliveries queued again, 0 missed events" in await r.text()
 
 
 # --------------------------------------------------------------------------- logs
