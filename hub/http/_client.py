@@ -111,6 +111,14 @@ class ConnectionTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, skipping the (costly) extraction when a response sets no cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 class HubClient(httpx.AsyncClient):
     """``httpx.AsyncClient`` that knows its connection: id, rate limiter, retry policy and secrets
     (the values redacted from snapshots). Use it like any httpx client, or through :func:`hub.http.call`."""
@@ -125,10 +133,27 @@ class HubClient(httpx.AsyncClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._cookies = _Cookies(self._cookies)
+        self._urls: dict[str, tuple[httpx.URL, httpx.URL]] = {}
         self.connection = connection
         self.limiter = limiter
         self.retry = retry
         self.secrets = secrets
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        """As httpx's, with the parsed, base-merged URL of a string path memoised (httpx URL parsing
+        is a large share of a request's CPU; the same few paths repeat)."""
+        if isinstance(url, str):
+            base = self.base_url
+            hit = self._urls.get(url)
+            if hit is not None and hit[0] is base:
+                url = hit[1]
+            else:
+                merged = self._merge_url(url)
+                if len(self._urls) < 1024:
+                    self._urls[url] = (base, merged)
+                url = merged
+        return super().build_request(method, url, **kwargs)
 
 
 def client_for(

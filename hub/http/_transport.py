@@ -14,6 +14,7 @@ import httpx
 from aiohttp import ClientTimeout
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+from yarl import URL
 
 #: Responses up to this size (with a Content-Length) are read in the transport.
 BUFFER_LIMIT = 1 << 20
@@ -49,7 +50,7 @@ class HubTransport(AiohttpTransport):
         with map_aiohttp_exceptions():
             response = await session.request(
                 method=request.method,
-                url=str(request.url),
+                url=URL(str(request.url), encoded=True),  # httpx has already normalised and quoted it
                 headers=request.headers.multi_items(),  # a list: aiohttp would index an httpx.Headers per key
                 data=data,
                 allow_redirects=False,

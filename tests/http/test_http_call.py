@@ -134,3 +134,16 @@ async def test_respx_mock_using_httpx_intercepts_the_aiohttp_transport(demo: Con
             router.post(URL).mock(side_effect=[httpx.Response(500), httpx.Response(201, json={"ok": True})])
             resp = await call(client, "POST", "/inventory_levels/set.json", json=BODY)
     assert resp.json() == {"ok": True}
+
+
+async def test_relative_paths_follow_a_changed_base_url(demo: Connector) -> None:
+    router = respx.Router()
+    a = router.get("https://a.example.com/v1/orders").respond(200)
+    b = router.get("https://b.example.com/v2/orders").respond(200)
+    async with mocked(demo, router) as client:
+        client.base_url = httpx.URL("https://a.example.com/v1")
+        await client.get("/orders")
+        await client.get("/orders")
+        client.base_url = httpx.URL("https://b.example.com/v2")
+        await client.get("/orders")
+    assert (a.call_count, b.call_count) == (2, 1)
