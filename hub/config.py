@@ -89,6 +89,7 @@ class ReturnsConfig(_Strict):
     flag_refund_over: Decimal = Decimal("500")
     flag_return_rate_over: Decimal = Decimal("0.5")
     flag_returns_per_customer: int = 5
+    flag_weight_tolerance_percent: Decimal = Decimal("10")
 
 
 class ApiToken(_Strict):

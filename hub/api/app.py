@@ -50,10 +50,7 @@ async def metrics(request: web.Request) -> web.Response:
     from hub.sync.stats import refresh_gauges
 
     await refresh_gauges(request.app[HUB_KEY])
-    resp = web.Response(body=generate_latest(m.REGISTRY))
-    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    resp.charset = "utf-8"
-    return resp
+    return web.Response(body=generate_latest(m.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def all_routes() -> list[Route]:

@@ -32,9 +32,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hub.cli import config, connectors, db, failures, mappings, schemas, serve
+    from hub.cli import config, connectors, db, failures, mappings, sandbox, schemas, serve
 
-    for mod in (config, connectors, db, failures, mappings, schemas, serve):
+    for mod in (config, connectors, db, failures, mappings, sandbox, schemas, serve):
         for cmd in mod.COMMANDS:
             main.add_command(cmd)
 

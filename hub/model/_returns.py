@@ -56,6 +56,7 @@ class Return(Model):
     lines: list[ReturnLine] = Field(min_length=1)
     flags: list[str] = Field(default_factory=list, description="fraud signals that require ops approval")
     decision_reason: str | None = None
+    approved_by: str | None = Field(default=None, description="who approved a flagged return")
     requested_at: datetime
     updated_at: datetime | None = None
 
@@ -80,4 +81,8 @@ class Refund(Model):
     restocking_fee: Money | None = None
     reason: str | None = None
     fx_rate: Decimal | None = Field(default=None, description="rate used when the ERP books another currency")
+    booked_amount: Money | None = Field(default=None, description="the amount in the ERP's currency, at fx_rate")
+    return_shipping_fee: Money | None = Field(
+        default=None, description="return label cost kept when the customer pays it"
+    )
     created_at: datetime

@@ -42,6 +42,7 @@ from hub.plugins import (
     FulfillmentException,
     Ignored,
     InventoryCounted,
+    Kind,
     Message,
     OrderCancelled,
     OrderUpserted,
@@ -710,6 +711,10 @@ async def confirm_shipment(hub: Hub, conn: AsyncConnection, connection_id: str, 
             key=f"push_fulfillment:{shipment.id}",
         )
     for cid, c in hub.connections.items():
+        if c.kind == Kind.CARRIER and Capability.TRACKING in c.capabilities and shipment.tracking_number:
+            await jobs.enqueue(
+                conn, cid, "track", order.id, {"shipment_id": shipment.id}, key=f"track:{cid}:{shipment.id}"
+            )
         if Capability.POST_INVOICE in c.capabilities:
             await jobs.enqueue(
                 conn,

@@ -111,6 +111,9 @@ class Connector:
     #: Outbound requests per second and in flight per connection (overridable per connection).
     rate_per_second: ClassVar[float] = 10.0
     max_concurrency: ClassVar[int] = 8
+    #: Whether the system's rate headers (``x-amzn-RateLimit-Limit``...) describe the whole
+    #: connection (True) or one operation (False: the connector handles them itself).
+    learn_rate_from_headers: ClassVar[bool] = True
     #: The connector's own mapping folder name under ``mappings/`` (default: ``name``).
     mapping_set: ClassVar[str | None] = None
     #: Default base URL of the real system.

@@ -423,6 +423,8 @@ kpi_facts = Table(
     Column("shipments", Integer, nullable=False, server_default="0"),
     Column("cost_to_serve", Numeric(20, 4), nullable=True),
     Column("complete", Boolean, nullable=False, server_default="1"),
+    Column("refund_requested_at", TS, nullable=True),
+    Column("refund_issued_at", TS, nullable=True),
 )
 
 audit_log = Table(

@@ -218,6 +218,8 @@ async def _process_item(hub: Hub, item: Any) -> bool:
                     .values(status="processing", lease_until=now() + timedelta(seconds=backoff), error=error)
                 )
         metrics.jobs_total.labels("inbox", "failed" if final else "retry").inc()
+        if final:
+            metrics.sync_failures.labels(item.connection, f"inbound:{item.topic or 'webhook'}").inc()
         log.warning(
             "inbound item failed",
             extra={

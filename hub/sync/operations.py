@@ -149,7 +149,16 @@ async def push_refund(hub: Hub, job: Any) -> dict[str, Any]:
     connector: ChannelConnector = _as(hub, job, ChannelConnector)
     refund = await _refund(hub, job.payload["refund_id"])
     order = await _order(hub, refund.order_id)
-    return _result(await connector.push_refund(order, refund))
+    r = await connector.push_refund(order, refund)
+    if r.external_id:
+        # the channel's own id: its echo (e.g. Shopify refunds/create) is then recognised as this refund
+        async with hub.store.begin() as conn:
+            await conn.execute(
+                update(t.refunds)
+                .where(t.refunds.c.id == refund.id, t.refunds.c.external_id.is_(None))
+                .values(external_id=r.external_id, connection=job.connection)
+            )
+    return _result(r)
 
 
 @operation("post_invoice")
@@ -172,3 +181,16 @@ async def post_credit_note(hub: Hub, job: Any) -> dict[str, Any]:
 async def post_sales_order(hub: Hub, job: Any) -> dict[str, Any]:
     connector: ErpConnector = _as(hub, job, ErpConnector)
     return _result(await connector.post_sales_order(await _order(hub, job.object_id)))
+
+
+@operation("track")
+async def track(hub: Hub, job: Any) -> dict[str, Any]:
+    """Register the shipment's tracking number with the carrier connection, so its tracking
+    events (webhooks) reach the hub."""
+    from hub.plugins import CarrierConnector
+
+    connector: CarrierConnector = _as(hub, job, CarrierConnector)
+    shipment = await _shipment(hub, job.payload["shipment_id"])
+    if not shipment.tracking_number:
+        return {"skipped": "no tracking number"}
+    return _result(await connector.track(shipment.tracking_number, shipment.carrier))

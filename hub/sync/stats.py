@@ -81,5 +81,8 @@ async def refresh_gauges(hub: Hub) -> None:
     metrics.oldest_age.labels("sync_jobs").set(d.jobs_oldest_s)
     async with hub.store.connect() as conn:
         rows = (await conn.execute(select(t.orders.c.status, func.count()).group_by(t.orders.c.status))).all()
-    for status, n in rows:
-        metrics.orders_by_status.labels(status).set(n)
+    counts: dict[str, int] = {str(s): int(n) for s, n in rows}
+    from hub.model import OrderStatus
+
+    for status in OrderStatus:
+        metrics.orders_by_status.labels(str(status)).set(counts.get(str(status), 0))

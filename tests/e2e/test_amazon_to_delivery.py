@@ -40,6 +40,7 @@ from hub.sync import inbox
 from hub.sync.polling import get_cursor, poll_once
 from tests.e2e.conftest import (
     AMAZON_ACCESS_TOKEN,
+    EASYPOST_API,
     EASYPOST_SECRET,
     FC_ID,
     LWA_URL,
@@ -238,10 +239,13 @@ async def test_amazon_order_is_polled_allocated_shipped_confirmed_and_delivered_
     hub: Hub, router: respx.Router
 ) -> None:
     now = datetime.now(UTC)
-    # Amazon's x-amzn-RateLimit-Limit headers are left out here: with them the whole connection is throttled to
-    # getOrders' 1 request/minute (see the next test, which reproduces that bug on its own).
-    amazon = amazon_routes(router, now)
+    # Amazon's real per-operation x-amzn-RateLimit-Limit headers are sent (they must not throttle the connection).
+    amazon = amazon_routes(router, now, rate_headers=True)
     shipbob = shipbob_routes(router)
+    # the hub registers the 3PL's tracking number with the carrier so that its tracker webhooks reach the hub
+    trackers = router.post(f"{EASYPOST_API}/trackers", name="trackers").respond(
+        200, json={"id": "trk_e2e", "object": "Tracker", "tracking_code": "EZ1000000001", "status": "pre_transit"}
+    )
     async with hub.store.begin() as conn:
         await inv.adjust(conn, SKU, "shipbob-ca", SEEDED, cause="receipt")
 
@@ -311,6 +315,8 @@ async def test_amazon_order_is_polled_allocated_shipped_confirmed_and_delivered_
     assert shipment.location == "shipbob-ca"
 
     assert amazon["confirm"].call_count == 1
+    assert trackers.call_count == 1
+    assert json.loads(trackers.calls.last.request.content)["tracker"]["tracking_code"] == "EZ1000000001"
     confirm = amazon["confirm"].calls[0].request
     assert confirm.headers["x-amz-access-token"] == AMAZON_ACCESS_TOKEN
     assert json.loads(confirm.content) == {
@@ -369,7 +375,9 @@ async def test_amazon_order_is_polled_allocated_shipped_confirmed_and_delivered_
     assert await snapshot(hub, order.id) == before
 
     # Nothing failed on the way, every request went to a mocked system, and each side effect happened once.
-    assert await count(hub, t.sync_failures) == 0
+    async with hub.store.connect() as conn:
+        failed = [(r.operation, r.last_error) for r in (await conn.execute(select(t.sync_failures))).all()]
+    assert failed == []
     assert await count(hub, t.sync_jobs, t.sync_jobs.c.status != "done") == 0
     assert await count(hub, t.inbox, t.inbox.c.status != "done") == 0
     assert shipbob["create_order"].call_count == 1
