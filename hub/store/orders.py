@@ -55,8 +55,9 @@ def _row(order: Order, ts: datetime) -> dict[str, Any]:
     }
 
 
-async def _write_lines(conn: AsyncConnection, order: Order) -> None:
-    await conn.execute(delete(t.order_lines).where(t.order_lines.c.order_id == order.id))
+async def _write_lines(conn: AsyncConnection, order: Order, *, new: bool = False) -> None:
+    if not new:
+        await conn.execute(delete(t.order_lines).where(t.order_lines.c.order_id == order.id))
     await conn.execute(
         insert(t.order_lines),
         [
@@ -88,7 +89,7 @@ async def upsert_order(conn: AsyncConnection, incoming: Order) -> UpsertResult:
         insert_ignore(conn, ORDERS, ["connection", "external_id"]).values(**row, created_at=ts, version=1)
     )
     if res.rowcount == 1:
-        await _write_lines(conn, incoming)
+        await _write_lines(conn, incoming, new=True)
         return UpsertResult(incoming, "created")
     stored = await get_by_external(conn, incoming.connection, incoming.external_id, for_update=True)
     assert stored is not None

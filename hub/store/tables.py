@@ -63,6 +63,7 @@ orders = Table(
 )
 Index("ix_orders_status_created", orders.c.status, orders.c.created_at)
 Index("ix_orders_placed_at", orders.c.placed_at)
+Index("ix_orders_email_hash_created", orders.c.email_hash, orders.c.created_at)
 
 order_lines = Table(
     "order_lines",

@@ -182,7 +182,8 @@ async def _process_item(hub: Hub, item: Any) -> bool:
                 .where(I.c.id == item.id)
                 .values(status="done", processed_at=now(), lease_until=None, error=None)
             )
-            await resolve_failures(conn, "inbox", item.id)
+            if item.attempts != 1:  # a retry or a replay may close a failure
+                await resolve_failures(conn, "inbox", item.id)
         metrics.jobs_total.labels("inbox", "done").inc()
         metrics.job_latency.labels("inbox").observe(asyncio.get_running_loop().time() - started)
         return True
