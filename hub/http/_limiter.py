@@ -86,12 +86,14 @@ class RateLimiter:
         self.learned: float | None = None
         self._slots: deque[float] = deque()
         self._lock = asyncio.Lock()
-        self._stale = 1.0 / self.rate
+        self._stale = 1.0
 
     def _block(self) -> int:
         # Reserve at most ~20 ms of slots per round trip: one EVALSHA per request at API-like rates,
         # one per up to 64 requests at very high rates.
-        return max(1, min(64, int((self.learned or self.rate) * 0.02)))
+        # A process holds at most one block of unused slots, so it can run ahead of the shared schedule by
+        # at most one block: keep that within the burst.
+        return max(1, min(64, int((self.learned or self.rate) * 0.02), int(self.burst)))
 
     async def acquire(self) -> float:
         """Wait for this process's next slot; returns the seconds waited.
@@ -103,7 +105,7 @@ class RateLimiter:
         while True:
             now = time.monotonic()
             while slots and slots[0] < now - self._stale:
-                slots.popleft()  # reserved long ago and unused: using it now would burst
+                slots.popleft()  # reserved over a second ago and unused: let it go
             if slots:
                 at = slots.popleft()
                 break
@@ -122,7 +124,7 @@ class RateLimiter:
                         retry_after=wait,
                     )
                 base = time.monotonic()
-                self._stale = max(interval / 1_000_000, 0.02)
+                self._stale = max(interval / 1_000_000, 1.0)
                 slots.extend(base + max(0, first + i * interval) / 1_000_000 for i in range(k))
         delay = at - time.monotonic()
         if delay > 0:

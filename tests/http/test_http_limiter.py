@@ -113,3 +113,36 @@ async def test_amazon_rate_header_is_learned_by_every_process(
     await other.acquire()
     with pytest.raises(RetriableError):  # at the learned 0.5/s the next slot is about 2 s away
         await other.acquire()
+
+
+async def test_high_rates_reserve_blocks_of_slots_and_still_respect_the_rate(
+    redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """2000/s with a burst of 100: each EVALSHA reserves 40 slots (20 ms), and two processes' worth of
+    callers stay within rate x window + burst + one block per process."""
+    rate, burst = 2000.0, 100.0
+    lims = [
+        RateLimiter(redis, prefix=redis_prefix, connection="fast", rate_per_second=rate, burst=burst) for _ in range(2)
+    ]
+    calls = 0
+    for lim in lims:
+        orig = lim._acquire
+
+        async def counted(*a: object, _orig: object = orig, **k: object) -> object:
+            nonlocal calls
+            calls += 1
+            return await _orig(*a, **k)  # type: ignore[operator]
+
+        lim._acquire = counted
+    stamps: list[float] = []
+
+    async def caller(lim: RateLimiter) -> None:
+        for _ in range(25):
+            await lim.acquire()
+            stamps.append(time.monotonic())
+
+    await asyncio.gather(*(caller(lims[i % 2]) for i in range(32)))
+    assert len(stamps) == 800
+    assert calls <= 800 / 40 + 4
+    assert _max_in_window(stamps, 0.1) <= rate * 0.1 + burst + 2 * 40
+    assert max(stamps) - min(stamps) >= (800 - burst - 2 * 40) / rate * 0.95
