@@ -140,6 +140,7 @@ class AmazonConnector(ChannelConnector):
     capabilities = frozenset({Capability.POLL_ORDERS, Capability.PUSH_FULFILLMENT, Capability.PUSH_INVENTORY})
     Settings = AmazonSettings
     rate_per_second = 5.0
+    learn_rate_from_headers = False  # x-amzn-RateLimit-Limit is per operation: see _note_rate
     max_concurrency = 4
     default_base_url = REGIONS["na"]
     #: Renew the LWA token this many seconds before it expires.
