@@ -75,3 +75,27 @@ async def poll_once(hub: Hub, connection: str, max_pages: int = 20) -> int:
         if not more:
             break
     return n
+
+
+def snapshot_connections(hub: Hub) -> list[str]:
+    """3PL/WMS connections that report their stock."""
+    return [cid for cid, c in hub.connections.items() if Capability.INVENTORY_SNAPSHOT in c.capabilities]
+
+
+async def snapshot_once(hub: Hub, connection: str) -> int:
+    """Take the WMS/3PL's on-hand counts as the truth for its locations (through the ledger, cause
+    ``count``); SKUs whose count went up re-allocate their backorders."""
+    from hub.orders.service import inventory_counted, reallocate_backorders
+    from hub.plugins import InventoryCounted, WmsConnector
+    from hub.store import inventory as inv
+
+    connector = hub.connector(connection)
+    assert isinstance(connector, WmsConnector)
+    counts = await connector.inventory_snapshot()
+    async with hub.store.begin() as conn:
+        before = {(lv.sku, lv.location): lv.on_hand for lv in await inv.levels(conn, {s for s, _, _ in counts})}
+        await inventory_counted(hub, conn, InventoryCounted(counts=counts), ref=f"snapshot:{connection}")
+    grown = sorted({sku for sku, loc, n in counts if n > before.get((sku, loc), 0)})
+    if grown:
+        await reallocate_backorders(hub, grown)
+    return len(counts)

@@ -63,6 +63,16 @@ async def poll(ctx: dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     last: dict[str, float] = ctx.setdefault("last_poll", {})
     n = 0
+    from hub.sync.polling import snapshot_connections, snapshot_once
+
+    for cid in snapshot_connections(hub):
+        interval = float(getattr(hub.connector(cid).settings, "snapshot_interval_seconds", 900) or 900)
+        if loop.time() - last.get(f"snapshot:{cid}", -1e9) >= interval:
+            last[f"snapshot:{cid}"] = loop.time()
+            try:
+                n += await snapshot_once(hub, cid)
+            except Exception as exc:
+                log.warning("inventory snapshot failed", extra={"fields": {"connection": cid, "error": str(exc)[:300]}})
     for cid in polling_connections(hub):
         interval = float(getattr(hub.connector(cid).settings, "poll_interval_seconds", 60) or 60)
         if loop.time() - last.get(cid, -1e9) >= interval:

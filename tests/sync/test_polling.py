@@ -56,3 +56,26 @@ async def test_pollers_pause_under_backpressure(hub: Hub, pg_url: str, redis_url
         assert await polling.get_cursor(h, "market") is None
     finally:
         await h.close()
+
+
+async def test_a_3pl_snapshot_sets_on_hand_through_the_ledger_and_serves_backorders(hub: Hub) -> None:
+    from hub.model import Order, new_id
+    from hub.orders import service
+    from hub.store import inventory as inv
+
+    async with hub.store.begin() as c:
+        waiting = await service.ingest_order(
+            hub,
+            c,
+            Order.model_validate({**toy.order_doc("snap", sku="NEW-SKU"), "id": new_id("ord"), "connection": "shop"}),
+        )
+    assert waiting.status == "backordered"
+    toy.ToyWms.COUNTS[:] = [("NEW-SKU", "w1", 3), ("SKU-1", "w1", 90)]
+    assert await polling.snapshot_once(hub, "wms") == 2
+    async with hub.store.connect() as c:
+        levels = {(lv.sku, lv.location): (lv.on_hand, lv.reserved) for lv in await inv.levels(c, ["NEW-SKU", "SKU-1"])}
+        causes = [e.cause for e in await inv.ledger(c, "SKU-1", "w1")]
+        order = await repo.get_order(c, waiting.id)
+    assert levels == {("NEW-SKU", "w1"): (3, 1), ("SKU-1", "w1"): (90, 0)}
+    assert causes == ["receipt", "count"]
+    assert order.status == "released"

@@ -121,9 +121,20 @@ class ToyChannel(ChannelConnector):
 
 class ToyWms(WmsConnector):
     name = "toy-wms"
-    capabilities = frozenset({Capability.WEBHOOKS, Capability.SUBMIT_FULFILLMENT, Capability.CANCEL_FULFILLMENT})
+    capabilities = frozenset(
+        {
+            Capability.WEBHOOKS,
+            Capability.SUBMIT_FULFILLMENT,
+            Capability.CANCEL_FULFILLMENT,
+            Capability.INVENTORY_SNAPSHOT,
+        }
+    )
     Settings: ClassVar[type[ConnectorSettings]] = ToySettings
     default_base_url = "https://toy-wms.test"
+    COUNTS: ClassVar[list[tuple[str, str, int]]] = []
+
+    async def inventory_snapshot(self) -> list[tuple[str, str, int]]:
+        return list(self.COUNTS)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         ToyChannel.verify_webhook(self, headers, body)  # type: ignore[arg-type]
