@@ -193,7 +193,7 @@ class Sampler:
         out: dict[str, float] = {}
         for pid, (k, v) in self.cpu_last.items():
             out[k] = out.get(k, 0.0) + (v - self.cpu_base.get(pid, 0.0))
-        return {k: round(v / dt, 2) for k, v in sorted(out.items())}
+        return {k: round(v / dt, 4) for k, v in sorted(out.items())}
 
     async def _run(self) -> None:
         conn = None
