@@ -99,23 +99,17 @@ async def _drive(send: Callable[[], Awaitable[Any]], n: int, concurrency: int) -
     return n / (time.perf_counter() - start), n / max(time.process_time() - cpu, 1e-9)
 
 
-async def _measure(client: httpx.AsyncClient, url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
+def _sender(client: httpx.AsyncClient, url: str) -> Callable[[], Awaitable[None]]:
     async def send() -> None:
         resp = await client.post(url, json={"available": 42})
         if resp.status_code != 200:
             raise RuntimeError(f"bench server answered {resp.status_code}")
 
-    await _drive(send, min(1000, n), concurrency)  # warm-up: connections, caches
-    runs = [await _drive(send, n, concurrency) for _ in range(rounds)]
-    return {
-        "requests_per_second": round(max(r[0] for r in runs)),
-        "requests_per_cpu_second": round(max(r[1] for r in runs)),
-        "runs": [{"wall": round(w), "cpu": round(c)} for w, c in runs],
-        "requests": n,
-    }
+    return send
 
 
 async def run(n: int, concurrency: int, rounds: int, redis_url: str) -> dict[str, Any]:
+    """The variants measured in turn, round after round, so that each sees the same machine load."""
     import redis.asyncio as aioredis
     from httpx_aiohttp import AiohttpTransport
 
@@ -124,34 +118,47 @@ async def run(n: int, concurrency: int, rounds: int, redis_url: str) -> dict[str
     port = _free_port()
     proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     proc.start()
+    redis = aioredis.from_url(redis_url)
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
     try:
         _wait_for(port)
         base = f"http://127.0.0.1:{port}"
         url = f"{base}/admin/api/2026-07/inventory_levels/set.json"
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-        out: dict[str, Any] = {}
-
+        clients: dict[str, httpx.AsyncClient] = {
+            "httpx": httpx.AsyncClient(limits=limits),
+            "httpx+aiohttp": httpx.AsyncClient(transport=AiohttpTransport(limits=limits)),
+            "hub.http (no limiter)": client_for(_BenchConnector(base)),
+            "hub.http (Redis limiter)": client_for(_BenchConnector(base), redis=redis, prefix=prefix),
+        }
         # httpx's own pool is slow at this concurrency (encode/httpx#3215): fewer requests keep the run short.
-        async with httpx.AsyncClient(limits=limits) as c:
-            out["httpx"] = await _measure(c, url, max(1000, n // 10), concurrency, rounds)
-        print(f"httpx: {out['httpx']}", flush=True)
-        async with httpx.AsyncClient(transport=AiohttpTransport(limits=limits)) as c:
-            out["httpx+aiohttp"] = await _measure(c, url, n, concurrency, rounds)
-        print(f"httpx+aiohttp: {out['httpx+aiohttp']}", flush=True)
-        async with client_for(_BenchConnector(base)) as c:
-            out["hub.http (no limiter)"] = await _measure(c, url, n, concurrency, rounds)
-        redis = aioredis.from_url(redis_url)
-        prefix = f"bench:{uuid.uuid4().hex[:8]}"
+        counts = {name: max(1000, n // 10) if name == "httpx" else n for name in clients}
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
         try:
-            async with client_for(_BenchConnector(base), redis=redis, prefix=prefix) as c:
-                out["hub.http (Redis limiter)"] = await _measure(c, url, n, concurrency, rounds)
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await redis.delete(*keys)
+            for c in clients.values():
+                await _drive(_sender(c, url), 1000, concurrency)  # warm-up: connections, caches
+            for r in range(rounds):
+                for name, c in clients.items():
+                    runs[name].append(await _drive(_sender(c, url), counts[name], concurrency))
+                    wall, cpu = runs[name][-1]
+                    print(f"round {r + 1} {name:26s} {wall:7.0f} req/s wall {cpu:7.0f} req per CPU-second", flush=True)
         finally:
-            await redis.aclose()
-        return out
+            for c in clients.values():
+                await c.aclose()
+        return {
+            name: {
+                "requests_per_second": round(max(w for w, _ in rs)),
+                "requests_per_cpu_second": round(max(c for _, c in rs)),
+                "runs": [{"wall": round(w), "cpu": round(c)} for w, c in rs],
+                "requests": counts[name],
+            }
+            for name, rs in runs.items()
+        }
     finally:
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
         proc.terminate()
         proc.join(5)
 
