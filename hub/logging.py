@@ -13,7 +13,7 @@ import orjson
 
 #: Keys whose values are never logged.
 SECRET_KEYS = re.compile(
-    r"(secret|token|password|passwd|api_key|apikey|authorization|signature|hmac|cookie|refresh|credential)",
+    r"(secret|token|password|passwd|api[-_]?key|authorization|signature|hmac|cookie|refresh|credential)",
     re.I,
 )
 #: Keys that hold personal data (names, addresses, emails, phones).

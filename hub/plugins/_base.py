@@ -114,6 +114,8 @@ class Connector:
     #: Whether the system's rate headers (``x-amzn-RateLimit-Limit``...) describe the whole
     #: connection (True) or one operation (False: the connector handles them itself).
     learn_rate_from_headers: ClassVar[bool] = True
+    #: Requests that may go out at once before the rate applies (None: the limiter's default).
+    rate_burst: ClassVar[float | None] = None
     #: The connector's own mapping folder name under ``mappings/`` (default: ``name``).
     mapping_set: ClassVar[str | None] = None
     #: Default base URL of the real system.

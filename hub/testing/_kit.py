@@ -102,7 +102,7 @@ class ConnectorKit:
                 return {**headers, **hub.signing.headers([SECRET], headers["webhook-id"], body)}
 
     Tests that do not apply to a connector (no webhooks capability, no ``outbound`` cases, no
-    commerce fixture named) are skipped with the reason.
+    commerce fixture named) are deselected at collection (see :meth:`kit_not_applicable`).
     """
 
     #: The connector class under test.
@@ -126,6 +126,38 @@ class ConnectorKit:
     #: and its id at the WMS (``external_order_id`` of the shipment).
     shipment_order_lines: ClassVar[dict[str, int]] = {}
     shipment_order_id: ClassVar[str | None] = None
+
+    #: Which class attributes each kit case needs (``None``/empty: the case does not apply).
+    _NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "test_kit_missing_required_setting_is_refused_naming_the_field": ("<required-setting>",),
+        "test_kit_webhook_with_a_good_signature_is_accepted": ("<webhooks>",),
+        "test_kit_webhook_with_a_bad_signature_is_refused": ("<webhooks>",),
+        "test_kit_every_fixture_maps_to_valid_canonical_messages": ("<webhooks>",),
+        "test_kit_parse_is_idempotent": ("<webhooks>",),
+        "test_kit_webhook_event_id_is_stable_for_one_delivery": ("<webhooks>",),
+        "test_kit_outbound_requests_match_the_api_shape": ("outbound",),
+        "test_kit_outbound_retries_429_and_5xx_then_succeeds": ("outbound",),
+        "test_kit_reimport_of_the_same_order_changes_nothing": ("order_created",),
+        "test_kit_update_after_import_updates": ("order_created", "order_updated"),
+        "test_kit_cancel_after_import_cancels": ("order_created", "order_cancelled"),
+        "test_kit_partial_shipment": ("shipment_partial",),
+        "test_kit_refund": ("order_created", "refund_created"),
+    }
+
+    @classmethod
+    def kit_not_applicable(cls, test_name: str) -> str | None:
+        """Why ``test_name`` does not apply to this connector (``None`` when it does). The kit's pytest
+        plugin deselects such cases at collection, so they are neither run nor reported as skipped."""
+        for need in cls._NEEDS.get(test_name, ()):
+            if need == "<webhooks>":
+                if Capability.WEBHOOKS not in cls.connector.capabilities:
+                    return f"connector {cls.connector.name} does not declare the webhooks capability"
+            elif need == "<required-setting>":
+                if not any(f.is_required() for f in cls.connector.Settings.model_fields.values()):
+                    return f"{cls.connector.Settings.__name__} has no required setting"
+            elif not getattr(cls, need, None):
+                return f"{cls.__name__}.{need} is not set"
+        return None
 
     # -- hooks a connector overrides ---------------------------------------------------
     def sign(self, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
@@ -172,7 +204,9 @@ class ConnectorKit:
 
     def _webhook_fixtures(self) -> list[WebhookFixture]:
         if Capability.WEBHOOKS not in self.connector.capabilities:
-            pytest.skip(f"connector {self.connector.name} does not declare the webhooks capability")
+            pytest.fail(
+                f"not applicable (the kit plugin deselects this case): connector {self.connector.name} does not declare the webhooks capability"
+            )
         fixtures = self.fixtures()
         assert fixtures, "the connector takes webhooks: record fixtures and set webhooks_dir (or webhooks)"
         return fixtures
@@ -192,7 +226,9 @@ class ConnectorKit:
         fields = self.connector.Settings.model_fields
         required = [name for name, f in fields.items() if f.is_required()]
         if not required:
-            pytest.skip(f"{self.connector.Settings.__name__} has no required setting")
+            pytest.fail(
+                f"not applicable (the kit plugin deselects this case): {self.connector.Settings.__name__} has no required setting"
+            )
         for name in required:
             partial = {k: v for k, v in self.settings.items() if k != name}
             with pytest.raises(ValidationError) as info:
@@ -276,7 +312,9 @@ class ConnectorKit:
     # -- outbound ------------------------------------------------------------------------
     def _outbound(self) -> list[Outbound]:
         if not self.outbound:
-            pytest.skip(f"{type(self).__name__}.outbound lists no outbound operation")
+            pytest.fail(
+                f"not applicable (the kit plugin deselects this case): {type(self).__name__}.outbound lists no outbound operation"
+            )
         return list(self.outbound)
 
     def _route(self, router: respx.Router, conn: Connector, case: Outbound) -> respx.Route:
@@ -339,7 +377,9 @@ class ConnectorKit:
     def _message(self, attr: str, kind: type[T]) -> tuple[str, T]:
         name = getattr(self, attr)
         if name is None:
-            pytest.skip(f"{type(self).__name__}.{attr} names no fixture")
+            pytest.fail(
+                f"not applicable (the kit plugin deselects this case): {type(self).__name__}.{attr} names no fixture"
+            )
         _, messages = self.parse(self.fixture(name))
         return name, self._only(messages, kind, name)
 
@@ -392,7 +432,9 @@ class ConnectorKit:
         _, order = self._imported()
         name = self.order_cancelled
         if name is None:
-            pytest.skip(f"{type(self).__name__}.order_cancelled names no fixture")
+            pytest.fail(
+                f"not applicable (the kit plugin deselects this case): {type(self).__name__}.order_cancelled names no fixture"
+            )
         _, messages = self.parse(self.fixture(name))
         cancels = [m for m in messages if isinstance(m, OrderCancelled)]
         assert cancels, f"fixture {name!r} gave {[type(m).__name__ for m in messages]}, expected an OrderCancelled"

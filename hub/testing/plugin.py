@@ -35,3 +35,21 @@ def orderhub_kit_db(orderhub_kit_template: Path, tmp_path: Path) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "connector_kit: a test of the orderhub connector test kit")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect kit cases that do not apply to a connector (a WMS has no order-import case, a
+    polling channel no webhook cases): they are not run, and not reported as skipped either."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        cls = getattr(item, "cls", None)
+        check = getattr(cls, "kit_not_applicable", None)
+        name = getattr(item, "originalname", item.name)
+        if check is not None and check(name) is not None:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
