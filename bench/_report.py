@@ -123,21 +123,35 @@ def latest() -> dict[str, dict[str, Any]]:
 
 
 def markdown_table(docs: dict[str, dict[str, Any]]) -> str:
-    lines = ["| scenario | target | measured | met | run |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| scenario | size | target | measured | met | run |", "| --- | --- | --- | --- | --- | --- |"]
     for name in ORDER:
         doc = docs.get(name)
         if not doc:
             continue
         for t in doc.get("targets", []):
+            size = ", ".join(f"{k} {v}" for k, v in doc.get("settings", {}).items() if isinstance(v, int))
             lines.append(
-                f"| {name} | {t['target']} {t['goal']} | {t['value']} | {'yes' if t['met'] else '**no**'} "
-                f"| {doc['at'][:10]}, {doc['machine']['cores']} cores |"
+                f"| {name} | {size} | {t['target']} {t['goal']} | {t['value']} | {'yes' if t['met'] else '**no**'} "
+                f"| {doc['at'][:10]}, {doc['machine']['cores']} cores, load {doc.get('load_average_1m')} |"
             )
     lines += ["", "| scenario | figure | value |", "| --- | --- | --- |"]
     for name in ORDER:
         doc = docs.get(name)
         for k, v in (doc or {}).get("figures", {}).items():
             lines.append(f"| {name} | {k} | {v} |")
+        for phase in ("max_throughput", "at_rate"):
+            r = (doc or {}).get(phase)
+            if r and "cpu_ms_per_order" in r:
+                ms = r["cpu_ms_per_order"]
+                workers = round(sum(v for k, v in ms.items() if k.startswith("worker")), 1)
+                lines.append(
+                    f"| {name} | CPU ms per order, {phase} (workers / API / PostgreSQL) "
+                    f"| {workers} / {ms.get('api')} / {ms.get('postgresql')} |"
+                )
+                lines.append(
+                    f"| {name} | CPU-bound ceiling on idle cores, {phase} (orders/s) "
+                    f"| {r.get('projected_orders_per_second_on_idle_cores')} |"
+                )
     return "\n".join(lines)
 
 

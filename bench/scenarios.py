@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psutil
+
 from bench._harness import PY, Harness, Layout
 
 Scenario = Callable[["Options"], Coroutine[Any, Any, dict[str, Any]]]
@@ -385,6 +387,7 @@ async def replay(o: Options) -> dict[str, Any]:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
+        h.sampler.procs["replay_cli"] = psutil.Process(proc.pid)
         stdout = (await proc.communicate())[0].decode()
         wall = time.time() - started
         cpu = h.sampler.close_window()
