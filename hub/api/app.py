@@ -20,6 +20,7 @@ ROUTE_MODULES = [
     "hub.api.routes.sync",
     "hub.api.routes.partner_webhooks",
     "hub.api.routes.kpis",
+    "hub.api.routes.disputes",
 ]
 
 health = Router("health")
