@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
 import secrets
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from aiohttp import web
 from sqlalchemy import and_, func, select, text
 
 from hub.errors import OrderhubError
+from sandbox._common import DEFAULT_CATALOG
 from sandbox.scenarios import get_scenario
 from sandbox.scenarios._base import STORE, THREE_PL, Scenario, SimSetup, Stock
 from sandbox.systems import Systems, start_all
@@ -193,7 +196,8 @@ class Report:
             "returns and refunds",
             f"  returns               {r.get('returns', 0):>6}   (received {r.get('received', 0)}, "
             f"units restocked {r.get('units_restocked', 0)})",
-            f"  refunds               {r.get('refunds', 0):>6}   ({r.get('refunded', '0')} refunded)",
+            f"  refunds of returns    {r.get('refunds', 0):>6}   ({r.get('refunded', '0')} refunded)",
+            f"  refunds from channels {r.get('channel_refunds', 0):>6}",
             f"  Odoo credit notes     {r.get('credit_notes', 0):>6}   (invoices {r.get('invoices', 0)})",
             "",
             "sync",
@@ -413,7 +417,7 @@ class PartnerReceiver:
 
         app = web.Application()
         app.router.add_post("/partner", hook)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         port = await _serve(self._runner)
         self.url = f"http://127.0.0.1:{port}/partner"
@@ -421,6 +425,12 @@ class PartnerReceiver:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+async def _bounded(fn: Callable[[], Awaitable[Any]], seconds: float = 20.0) -> None:
+    """Run one cleanup step; a step that hangs (e.g. a server waiting for busy handlers) is given up."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(fn(), seconds)
 
 
 async def _serve(runner: web.AppRunner, port: int = 0) -> int:
@@ -441,6 +451,7 @@ class Run:
     ) -> None:
         self.scenario = scenario
         self.worker_processes = worker_processes
+        self.stock: Stock = scenario.stock(orders)
         self.orders = orders
         self.home = home
         self.progress_display = progress
@@ -482,8 +493,8 @@ class Run:
 
         self.home.mkdir(parents=True, exist_ok=True)
         setup = self.scenario.setup(self.orders)
-        self.systems = await _start_systems(setup)
-        self._stack.push_async_callback(self.systems.stop)
+        self.systems = await _start_systems(setup, self.stock)
+        self._stack.push_async_callback(_bounded, self.systems.stop)
         self.config_path.write_text(to_toml(sandbox_config(self.systems, self.token)), encoding="utf-8")
         root = logging.getLogger()
         self._saved_handlers, self._saved_level = list(root.handlers), root.level
@@ -498,12 +509,12 @@ class Run:
         self._log_file = self.log_path.open("a", encoding="utf-8")
         self._quiet_logs()
         self.hub = hub = await Hub.open(settings)
-        self._stack.push_async_callback(hub.close)
+        self._stack.push_async_callback(_bounded, hub.close)
         hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
         self._stack.push_async_callback(hub.state["queue"].close)
-        runner = web.AppRunner(make_app(hub), access_log=None, handle_signals=False)
+        runner = web.AppRunner(make_app(hub), access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
-        self._stack.push_async_callback(runner.cleanup)
+        self._stack.push_async_callback(_bounded, runner.cleanup)
         port = await _serve(runner)
         self.api_url = f"http://127.0.0.1:{port}"
         worker_settings = settings.model_copy(update={"redis_url": hub.state["redis_url"]})
@@ -511,12 +522,14 @@ class Run:
         wtask = asyncio.create_task(worker.async_run())
 
         async def stop_worker() -> None:
-            await worker.close()
+            with warnings.catch_warnings():  # arq closes its redis pool with the deprecated close()
+                warnings.simplefilter("ignore", DeprecationWarning)
+                await worker.close()
             wtask.cancel()
             with contextlib.suppress(BaseException):
                 await wtask
 
-        self._stack.push_async_callback(stop_worker)
+        self._stack.push_async_callback(_bounded, stop_worker)
         for _ in range(self.worker_processes):
             await self._start_worker_process(settings, hub.state["redis_url"])
         for _ in range(500):  # the worker's startup reconfigures logging; quiet it again once it ran
@@ -853,17 +866,21 @@ class Run:
         return dict(Counter(r.result for r in results))
 
 
-async def _start_systems(setup: SimSetup) -> Systems:
+async def _start_systems(setup: SimSetup, stock: Stock) -> Systems:
     from sandbox.amazon.app import AmazonSettings
     from sandbox.easypost.app import EasyPostSettings
     from sandbox.odoo.app import OdooSettings
     from sandbox.shipbob.app import ShipBobSettings
     from sandbox.shopify.app import ShopifySettings
 
+    # ShipBob holds what the hub seeds at the location its fulfillment center 8 is (the worker's inventory
+    # snapshot then confirms the hub's numbers instead of replacing them with the catalog's default 100)
+    fc_location = next(loc for loc, fc in FC_MAP.items() if fc == ShipBobSettings().fulfillment_center[0])
+    catalog = tuple(dataclasses.replace(p, stock=stock.get(p.sku, {}).get(fc_location, 0)) for p in DEFAULT_CATALOG)
     systems = await start_all(
         shopify=ShopifySettings(**setup.shopify),
         amazon=AmazonSettings(**setup.amazon),
-        shipbob=ShipBobSettings(**setup.shipbob),
+        shipbob=ShipBobSettings(**{"catalog": catalog, **setup.shipbob}),
         odoo=OdooSettings(**setup.odoo),
         easypost=EasyPostSettings(**{"step_seconds": 0.3, **setup.easypost}),
     )
@@ -921,7 +938,12 @@ async def build_report(run: Run, settled: bool, replays: dict[str, int]) -> Repo
         # returns and refunds
         ret_rows = (await conn.execute(select(t.returns.c.status, func.count()).group_by(t.returns.c.status))).all()
         ret_by = {str(r[0]): int(r[1]) for r in ret_rows}
-        refunds = (await conn.execute(select(t.refunds.c.amount, t.refunds.c.currency))).all()
+        refunds = (
+            await conn.execute(
+                select(t.refunds.c.amount, t.refunds.c.currency).where(t.refunds.c.return_id.is_not(None))
+            )
+        ).all()
+        channel_refunds = await one(select(func.count()).select_from(t.refunds).where(t.refunds.c.return_id.is_(None)))
         restocked = await one(
             select(func.coalesce(func.sum(t.inventory_ledger.c.delta_on_hand), 0)).where(
                 t.inventory_ledger.c.cause == "return"
@@ -937,6 +959,7 @@ async def build_report(run: Run, settled: bool, replays: dict[str, int]) -> Repo
             "received": sum(v for k, v in ret_by.items() if k in ("received", "refunded", "closed")),
             "units_restocked": restocked,
             "refunds": len(refunds),
+            "channel_refunds": channel_refunds,
             "refunded": ", ".join(f"{a:.2f} {c}" for c, a in sorted(total_refunded.items())) or "0",
             "credit_notes": len(odoo.find("account.move", move_type="out_refund", state="posted")),
             "invoices": len(odoo.find("account.move", move_type="out_invoice", state="posted")),
@@ -972,11 +995,12 @@ async def build_report(run: Run, settled: bool, replays: dict[str, int]) -> Repo
                     t.inventory_ledger.c.location,
                     func.sum(t.inventory_ledger.c.delta_on_hand),
                 )
-                .where(t.inventory_ledger.c.cause == "return")
+                .where(t.inventory_ledger.c.cause != "shipment")
                 .group_by(t.inventory_ledger.c.sku, t.inventory_ledger.c.location)
             )
         ).all()
-        returned = {(str(s), str(loc)): int(n or 0) for s, loc, n in receipts_rows}
+        # units received (the seeding included), restocked by returns, adjusted or counted by a 3PL snapshot
+        stocked = {(str(s), str(loc)): int(n or 0) for s, loc, n in receipts_rows}
         alloc_rows = (
             await conn.execute(
                 select(t.allocations.c.sku, t.allocations.c.location, func.sum(t.allocations.c.quantity))
@@ -1001,7 +1025,7 @@ async def build_report(run: Run, settled: bool, replays: dict[str, int]) -> Repo
         "bad_signatures": run.partner.bad_signatures,
     }
     rep.simulators = _simulator_summary(run.systems)
-    rep.invariants = _invariants(run, rep, levels, shipped_units, returned, held, event_ids, inbox_by_conn)
+    rep.invariants = _invariants(run, rep, levels, shipped_units, stocked, held, event_ids, inbox_by_conn)
     if run.store_errors:
         rep.notes.append(
             "store labels not bought on a first try: "
@@ -1036,7 +1060,7 @@ def _invariants(
     rep: Report,
     levels: list[Any],
     shipped: Counter[tuple[str, str]],
-    returned: dict[tuple[str, str], int],
+    stocked: dict[tuple[str, str], int],
     held: dict[tuple[str, str], int],
     event_ids: set[str],
     inbox_by_conn: dict[str, int],
@@ -1055,11 +1079,11 @@ def _invariants(
     for lvl in levels:
         key = (str(lvl.sku), str(lvl.location))
         seen.add(key)
-        expected = run.seeded[key] + returned.get(key, 0) - shipped[key]
+        expected = stocked.get(key, 0) - shipped[key]
         if not (lvl.on_hand >= lvl.reserved >= 0):
             bad.append(f"{key[0]}@{key[1]} on_hand {lvl.on_hand} < reserved {lvl.reserved}")
         elif lvl.on_hand != expected:
-            bad.append(f"{key[0]}@{key[1]} on_hand {lvl.on_hand} != seeded+returned-shipped {expected}")
+            bad.append(f"{key[0]}@{key[1]} on_hand {lvl.on_hand} != stocked - shipped = {expected}")
         elif lvl.reserved != held.get(key, 0):
             bad.append(f"{key[0]}@{key[1]} reserved {lvl.reserved} != open allocations {held.get(key, 0)}")
     for key in set(run.seeded) - seen:
@@ -1068,8 +1092,8 @@ def _invariants(
         Invariant(
             "units oversold = 0",
             not bad,
-            f"{len(levels)} (sku, location) levels: on_hand >= reserved >= 0, on_hand = seeded + returned - shipped, "
-            "reserved = open allocations"
+            f"{len(levels)} (sku, location) levels: on_hand >= reserved >= 0, on_hand = units received, restocked "
+            "or counted - units in shipments, reserved = open allocations"
             if not bad
             else "; ".join(bad[:5]),
         )
@@ -1136,7 +1160,7 @@ async def run_sandbox(
     run = Run(sc, n, Path(home) if home is not None else Path(".orderhub"), progress, worker_processes)
     try:
         await run.start()
-        await run.seed(sc.stock(n))
+        await run.seed(run.stock)
         await sc.drive(run, n)
         settled = await run.settle("settling", max_wait=_settle_budget(n))
         replays: dict[str, int] = {}
