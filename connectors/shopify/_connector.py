@@ -8,7 +8,7 @@ import hmac
 import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -16,10 +16,10 @@ import orjson
 from pydantic import Field, SecretStr
 
 from connectors.shopify import _graphql as gql
-from hub.errors import AuthError, FatalError, InputError, RetriableError
+from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
 from hub.http import call
 from hub.mapping import MappingSet
-from hub.model import Order, PaymentStatus, Refund, Shipment, new_id
+from hub.model import Order, PaymentStatus, Refund, Return, Shipment, new_id
 from hub.plugins import (
     Capability,
     ChannelConnector,
@@ -31,9 +31,13 @@ from hub.plugins import (
     OrderUpserted,
     RefundCreated,
     RemoteResult,
+    ReturnRequested,
 )
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated"})
+#: Shopify return topics whose payload carries the return line items (returns/decline does not).
+RETURN_TOPICS = frozenset({"returns/request", "returns/approve"})
+_OTHER_TOPICS = frozenset({"orders/cancelled", "refunds/create", "returns/decline"})
 #: Shopify's OrderCancelReason values; other hub reasons become OTHER with the reason as staff note.
 CANCEL_REASONS = {
     "customer": "CUSTOMER",
@@ -170,7 +174,10 @@ class ShopifyConnector(ChannelConnector):
         if not isinstance(doc, dict):
             raise InputError(f"Shopify webhook {event_id} is not a JSON object", connection=self.connection_id)
         order_id = doc.get("order_id") if topic == "refunds/create" else doc.get("id")
-        if topic and not topic.startswith(("orders/", "refunds/")):
+        if topic and topic.startswith("returns/"):
+            order_id = (doc.get("order") or {}).get("id") if isinstance(doc.get("order"), dict) else None
+            order_id = order_id if order_id is not None else doc.get("order_id")
+        elif topic and not topic.startswith(("orders/", "refunds/")):
             order_id = None
         ts = _parse_ts(doc.get("updated_at")) or _parse_ts(
             _header(headers, "X-Shopify-Triggered-At", "shopify-triggered-at")
@@ -186,11 +193,21 @@ class ShopifyConnector(ChannelConnector):
 
     def parse_webhook(self, event: InboundEvent, headers: Mapping[str, str], body: bytes) -> list[Message]:
         """orders/create|updated -> OrderUpserted, orders/cancelled -> OrderCancelled,
-        refunds/create -> RefundCreated, anything else -> Ignored."""
+        refunds/create -> RefundCreated, returns/request|approve -> ReturnRequested, anything else -> Ignored."""
         topic = event.topic or ""
-        if topic not in ORDER_TOPICS and topic not in ("orders/cancelled", "refunds/create"):
+        if topic not in ORDER_TOPICS and topic not in RETURN_TOPICS and topic not in _OTHER_TOPICS:
             return [Ignored(reason=f"Shopify topic {topic or '(none)'} is not used by the hub")]
+        if topic == "returns/decline":
+            return [
+                Ignored(reason="Shopify returns/decline carries no return lines; a declined request is not mirrored")
+            ]
         payload = orjson.loads(body)
+        if topic in RETURN_TOPICS:
+            requested_at = _parse_ts(payload.get("created_at")) or _parse_ts(
+                _header(headers, "X-Shopify-Triggered-At", "shopify-triggered-at")
+            )
+            ret = self.map_return(payload, requested_at)
+            return [ReturnRequested(external_order_id=ret.order_id, ret=ret)]
         if topic == "refunds/create":
             refund = self.map_refund(payload)
             return [RefundCreated(external_order_id=str(payload.get("order_id")), refund=refund)]
@@ -214,6 +231,27 @@ class ShopifyConnector(ChannelConnector):
     def map_refund(self, payload: dict[str, Any]) -> Refund:
         """The canonical refund of a Shopify REST refund (mappings/shopify/refund.yaml)."""
         return self._mappings().build("refund", payload, Refund, extra={"id": new_id("ref")})
+
+    def map_return(self, payload: dict[str, Any], requested_at: datetime | None = None) -> Return:
+        """The canonical return of a Shopify returns/request|approve payload (mappings/shopify/return.yaml).
+
+        ``order_id`` is Shopify's order id. Raises :class:`~hub.errors.MappingError` for a return line
+        whose line item carries no SKU (Shopify's payload names it by id only; see docs/connectors/shopify.md)."""
+        for rli in payload.get("return_line_items") or []:
+            li = (rli.get("fulfillment_line_item") or {}).get("line_item") or rli.get("line_item") or {}
+            if not li.get("sku"):
+                order = (payload.get("order") or {}).get("id", payload.get("order_id"))
+                raise MappingError(
+                    f"Shopify return {payload.get('id')} of order {order} (connection {self.connection_id}): "
+                    f"return line {rli.get('id')} names line item {li.get('id')} without a SKU, so the hub "
+                    "cannot tell which order line comes back; the hub must resolve the line by its Shopify "
+                    "line item id (see docs/connectors/shopify.md, Returns); replay this delivery once it does",
+                    connection=self.connection_id,
+                    field="return_line_items[].fulfillment_line_item.line_item.sku",
+                    value=li.get("id"),
+                )
+        extra = {"id": new_id("ret"), "requested_at": requested_at or datetime.now(UTC)}
+        return self._mappings().build("return", payload, Return, extra=extra)
 
     # -- outbound ------------------------------------------------------------
     async def graphql(
