@@ -522,12 +522,22 @@ class Run:
         wtask = asyncio.create_task(worker.async_run())
 
         async def stop_worker() -> None:
-            with warnings.catch_warnings():  # arq closes its redis pool with the deprecated close()
-                warnings.simplefilter("ignore", DeprecationWarning)
-                await worker.close()
+            # stop taking jobs, let the running ones finish, then close (arq's close() cancels what still
+            # runs and gathers it, which raises CancelledError; it also uses redis' deprecated close())
             wtask.cancel()
             with contextlib.suppress(BaseException):
                 await wtask
+            running = [t for t in worker.tasks.values() if not t.done()]
+            if running:
+                await asyncio.wait(running, timeout=10)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                try:
+                    await worker.close()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
 
         self._stack.push_async_callback(_bounded, stop_worker)
         for _ in range(self.worker_processes):
@@ -550,7 +560,6 @@ class Run:
             asyncio.create_task(self._loop(self._ship_store_fulfillments, 0.5)),
             asyncio.create_task(self._loop(self.poll_amazon, AMAZON_POLL_SECONDS)),
             asyncio.create_task(self._loop(self._refresh_progress, 1.0)),
-            asyncio.create_task(self._loop(self._forget_amazon_rate, 0.5)),
         ]
 
     async def _start_worker_process(self, settings: Any, redis_url: str) -> None:
@@ -723,13 +732,6 @@ class Run:
         return False
 
     # ------------------------------------------------------------------------------------- helpers
-    async def _forget_amazon_rate(self) -> None:
-        """Work around hub.http learning Amazon's per-operation ``x-amzn-RateLimit-Limit`` (getOrders: one a
-        minute) as the rate of the whole connection, which holds every Amazon call for a minute. The connector
-        keeps its own per-operation buckets (Amazon's quotas), so the sandbox forgets the connection-wide learned
-        rate and its reservations."""
-        await self.hub.redis.delete(self.hub.key("ratelimit", MARKET, "rate"), self.hub.key("ratelimit", MARKET))
-
     async def poll_amazon(self) -> None:
         """Poll the Amazon connection now (the worker's own poll runs every 30 s at most)."""
         from hub.sync.polling import poll_once
