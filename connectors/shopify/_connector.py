@@ -16,7 +16,7 @@ import orjson
 from pydantic import Field, SecretStr
 
 from connectors.shopify import _graphql as gql
-from hub.errors import AuthError, FatalError, InputError, MappingError, RetriableError
+from hub.errors import AuthError, FatalError, InputError, RetriableError
 from hub.http import call
 from hub.mapping import MappingSet
 from hub.model import Order, PaymentStatus, Refund, Return, Shipment, new_id
@@ -235,21 +235,9 @@ class ShopifyConnector(ChannelConnector):
     def map_return(self, payload: dict[str, Any], requested_at: datetime | None = None) -> Return:
         """The canonical return of a Shopify returns/request|approve payload (mappings/shopify/return.yaml).
 
-        ``order_id`` is Shopify's order id. Raises :class:`~hub.errors.MappingError` for a return line
-        whose line item carries no SKU (Shopify's payload names it by id only; see docs/connectors/shopify.md)."""
-        for rli in payload.get("return_line_items") or []:
-            li = (rli.get("fulfillment_line_item") or {}).get("line_item") or rli.get("line_item") or {}
-            if not li.get("sku"):
-                order = (payload.get("order") or {}).get("id", payload.get("order_id"))
-                raise MappingError(
-                    f"Shopify return {payload.get('id')} of order {order} (connection {self.connection_id}): "
-                    f"return line {rli.get('id')} names line item {li.get('id')} without a SKU, so the hub "
-                    "cannot tell which order line comes back; the hub must resolve the line by its Shopify "
-                    "line item id (see docs/connectors/shopify.md, Returns); replay this delivery once it does",
-                    connection=self.connection_id,
-                    field="return_line_items[].fulfillment_line_item.line_item.sku",
-                    value=li.get("id"),
-                )
+        ``order_id`` is Shopify's order id. Shopify's payload names a returned line item by its id only:
+        each line carries it as ``external_line_id`` (the SKU when present), and the hub resolves it to the
+        order line that has that Shopify line item id."""
         extra = {"id": new_id("ret"), "requested_at": requested_at or datetime.now(UTC)}
         return self._mappings().build("return", payload, Return, extra=extra)
 

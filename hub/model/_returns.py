@@ -38,7 +38,7 @@ class Disposition(StrEnum):
 
 
 class ReturnLine(Model):
-    sku: str
+    sku: str = Field(description="empty only in a channel message that names the line by external_line_id")
     quantity: int = Field(gt=0)
     reason: str | None = None
     line_no: int | None = None
@@ -46,6 +46,7 @@ class ReturnLine(Model):
     received_quantity: int | None = None
     disposition: Disposition | None = None
     location: str | None = None
+    external_line_id: str | None = Field(default=None, description="the channel's id of the order line returned")
 
 
 class Return(Model):

@@ -617,10 +617,24 @@ async def channel_return(hub: Hub, conn: AsyncConnection, connection_id: str, ms
     ).first():
         return
     order = await _order_for(conn, connection_id, msg.external_order_id, "return")
-    lines = [
-        ln.model_copy(update={"condition": None, "received_quantity": None, "disposition": None})
-        for ln in msg.ret.lines
-    ]
+    by_external = {ln.external_id: ln for ln in order.lines if ln.external_id}
+    lines = []
+    for ln in msg.ret.lines:
+        if ln.external_line_id and (not ln.sku or ln.line_no is None):
+            match = by_external.get(ln.external_line_id)
+            if match is None:
+                raise InputError(
+                    f"return {ext} from {connection_id} names line {ln.external_line_id}, which order "
+                    f"{order.id} ({msg.external_order_id}) does not have",
+                    connection=connection_id,
+                    order_id=order.id,
+                )
+            ln = ln.model_copy(update={"sku": match.sku, "line_no": match.line_no})
+        if not ln.sku:
+            raise InputError(
+                f"return {ext} from {connection_id} has a line with neither SKU nor line id", connection=connection_id
+            )
+        lines.append(ln.model_copy(update={"condition": None, "received_quantity": None, "disposition": None}))
     ret = await create_return(
         hub,
         conn,

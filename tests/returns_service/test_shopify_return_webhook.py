@@ -126,17 +126,23 @@ async def test_a_returns_request_webhook_creates_the_return_of_the_shipped_order
         assert (await c.execute(select(t.sync_failures))).all() == []
 
 
-async def test_a_returns_request_in_the_published_shape_becomes_a_visible_sync_failure(hub: Hub) -> None:
-    """Shopify's published payload names line items by id only: kept, failed with the line item named."""
+async def test_a_returns_request_in_the_published_shape_is_resolved_by_line_item_id(hub: Hub) -> None:
+    """Shopify's published payload names line items by id only: the hub finds the order line by it."""
+    await inbox.accept(hub, "shopify", *delivery("orders_create"))
+    await run_inbox(hub)
+    async with hub.store.connect() as c:
+        order = await repo.get_by_external(c, "shopify", "450789469")
+    assert order is not None
+    await ship(hub, order.id)
     headers, _ = delivery("returns_request")
     body = (FIXTURES / "invalid" / "returns_request_as_documented.json").read_bytes()
     digest = hmac.new(SHOPIFY_SECRET.encode(), body, hashlib.sha256).digest()
     headers = {**headers, "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode()}
     await inbox.accept(hub, "shopify", headers, body)
     await run_inbox(hub)
-
-    assert await returns_of(hub) == []
     async with hub.store.connect() as c:
-        (failure,) = (await c.execute(select(t.sync_failures))).all()
-    assert failure.connection == "shopify" and failure.status == "open"
-    assert "line item 466157049 without a SKU" in failure.last_error
+        assert (await c.execute(select(t.sync_failures))).all() == []
+    (row,) = await returns_of(hub)
+    ret = Return.model_validate(row.data)
+    line = next(ln for ln in order.lines if ln.external_id == "466157049")
+    assert next((ln.sku, ln.line_no) for ln in ret.lines) == (line.sku, line.line_no)

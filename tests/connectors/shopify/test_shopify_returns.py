@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub.errors import AuthError, MappingError
+from hub.errors import AuthError
 from hub.model import ReturnStatus
 from hub.plugins import Ignored, ReturnRequested
 from tests.connectors.shopify.test_shopify_inbound import FIXTURES, body_of, connector, headers, sign
@@ -67,7 +67,8 @@ def test_a_returns_decline_is_ignored() -> None:
     assert "returns/decline" in msg.reason
 
 
-def test_a_return_line_without_a_sku_is_refused_naming_the_line_item() -> None:
+def test_a_return_line_in_the_published_shape_carries_the_line_item_id_for_the_hub_to_resolve() -> None:
     body = (FIXTURES / "invalid" / "returns_request_as_documented.json").read_bytes()
-    with pytest.raises(MappingError, match=r"return 945000954 of order 450789469 .*line item 466157049 without a SKU"):
-        receive(body, "returns/request")
+    (msg,) = receive(body, "returns/request")
+    assert isinstance(msg, ReturnRequested)
+    assert next((ln.sku, ln.external_line_id) for ln in msg.ret.lines) == ("", "466157049")
