@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,9 @@ def apply(connector: str, obj: str, payload: Path, override: str | None) -> None
         mapped = ms.map(obj, data, context)
         if "order_id" in fields and fields["order_id"].is_required() and "order_id" not in mapped:
             extra["order_id"] = PLACEHOLDER
+        for stamp in ("requested_at", "created_at", "shipped_at", "occurred_at"):
+            if stamp in fields and fields[stamp].is_required() and stamp not in mapped:
+                extra[stamp] = datetime.now(UTC)  # the payload has no time of its own (it is in a header)
         result = ms.build(obj, data, model, extra=extra, context=context)
     except MappingError as exc:
         if exc.errors:
