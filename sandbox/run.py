@@ -191,6 +191,7 @@ class Report:
             f"  shipped               {o.get('shipped', 0):>6}   ({o.get('shipments', 0)} shipments, "
             f"{o.get('units_shipped', 0)} units)",
             f"  delivered             {o.get('delivered', 0):>6}",
+            f"  stock changed by 3PL counts {o.get('units_counted', 0):>+6} units (ShipBob inventory snapshots)",
             "  by status             " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "",
             "returns and refunds",
@@ -700,10 +701,11 @@ class Run:
             await asyncio.sleep(0.2)
         return False
 
-    async def settle(self, phase: str = "settling", max_wait: float = 120.0) -> bool:
-        """Wait until the simulators are idle, the hub's queues are empty and the store shipped everything."""
+    async def settle(self, phase: str = "settling", max_wait: float | None = None) -> bool:
+        """Wait until the simulators are idle, the hub's queues are empty and the store shipped everything
+        (at most ``max_wait`` seconds; default: the run's budget, which grows with the number of orders)."""
         self.phase = phase
-        deadline = time.monotonic() + max_wait
+        deadline = time.monotonic() + (_settle_budget(self.orders) if max_wait is None else max_wait)
         quiet = 0
         while time.monotonic() < deadline:
             idle = await self.systems.settle(max_wait=0.05)
@@ -937,6 +939,11 @@ async def build_report(run: Run, settled: bool, replays: dict[str, int]) -> Repo
             for ln in data.get("lines") or []:
                 shipped_units[(str(ln["sku"]), str(data.get("location")))] += int(ln["quantity"])
         rep.orders["units_shipped"] = sum(shipped_units.values())
+        rep.orders["units_counted"] = await one(
+            select(func.coalesce(func.sum(t.inventory_ledger.c.delta_on_hand), 0)).where(
+                t.inventory_ledger.c.cause == "count"
+            )
+        )
         # returns and refunds
         ret_rows = (await conn.execute(select(t.returns.c.status, func.count()).group_by(t.returns.c.status))).all()
         ret_by = {str(r[0]): int(r[1]) for r in ret_rows}

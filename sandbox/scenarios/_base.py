@@ -60,7 +60,7 @@ class Driver(Protocol):
         """Call the hub's API with the sandbox's ops token; raises SandboxError on another status."""
         ...
 
-    async def settle(self, phase: str, max_wait: float = 120.0) -> bool:
+    async def settle(self, phase: str, max_wait: float | None = None) -> bool:
         """Wait until the hub's queues are empty and the simulators have nothing left to do."""
         ...
 

@@ -23,7 +23,7 @@ class ReturnsWave(Scenario):
 
     name: ClassVar[str] = "returns-wave"
     summary: ClassVar[str] = "after delivery, many returns: received with conditions, restocked, refunded, credited"
-    default_orders: ClassVar[int] = 200
+    default_orders: ClassVar[int] = 100
     rate: ClassVar[float] = 50.0
     share: ClassVar[float] = 0.5
 

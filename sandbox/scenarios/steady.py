@@ -19,7 +19,7 @@ class Steady(Scenario):
 
     name: ClassVar[str] = "steady"
     summary: ClassVar[str] = "orders at a moderate rate, mild faults (429s, duplicate/out-of-order/malformed webhooks)"
-    default_orders: ClassVar[int] = 200
+    default_orders: ClassVar[int] = 100
     rate: ClassVar[float] = 40.0
 
     def setup(self, orders: int) -> SimSetup:

@@ -19,7 +19,7 @@ class ThreePlOutage(Scenario):
 
     name: ClassVar[str] = "3pl-outage"
     summary: ClassVar[str] = "ShipBob answers 503 for a window; the backlog drains by itself when it recovers"
-    default_orders: ClassVar[int] = 200
+    default_orders: ClassVar[int] = 100
     rate: ClassVar[float] = 40.0
 
     def outage_seconds(self, orders: int) -> float:
