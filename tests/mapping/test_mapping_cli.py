@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-import orjson
 from click.testing import CliRunner
 
 from hub.cli.mappings import mappings
-from hub.mapping import MappingSet, mappings_dir
-from hub.model import Order, new_id
+from hub.mapping import mappings_dir
 
 SHOPIFY = Path(__file__).resolve().parents[1] / "connectors" / "shopify" / "fixtures"
 
@@ -68,19 +65,3 @@ def test_apply_with_an_unknown_object_mapping_explains(tmp_path: Path) -> None:
     result = CliRunner().invoke(mappings, ["apply", "shopify", "tracking", str(payload)])
     assert result.exit_code == 1
     assert "connector shopify has no 'tracking' mapping" in result.output
-
-
-def test_mapping_one_shopify_order_takes_well_under_a_millisecond() -> None:
-    """Budget check (CPU time, best of 5): the hub targets 1,000 orders/s on 2 cores. Measured on the
-    reference machine: about 140 us to map and 400 us with pydantic validation; asserted loosely."""
-    ms = MappingSet.for_connector("shopify")
-    payload = orjson.loads((SHOPIFY / "orders_create.json").read_bytes())
-    for _ in range(50):
-        ms.build("order", payload, Order, extra={"id": new_id("ord"), "connection": "c"})
-    best = 1.0
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(100):
-            ms.map("order", payload)
-        best = min(best, (time.process_time() - start) / 100)
-    assert best < 0.001, f"mapping one Shopify order took {best * 1e6:.0f} us"
