@@ -248,6 +248,7 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
             order_id=order.id,
         )
     assert plan is not None
+    order_had_backorders = bool(order.backordered)
     ts = now()
     allocations = [
         *order.allocations,
@@ -285,7 +286,8 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
                 updated_at=ts,
             )
         )
-    await conn.execute(delete(t.backorders).where(t.backorders.c.order_id == order.id))
+    if order_had_backorders:
+        await conn.execute(delete(t.backorders).where(t.backorders.c.order_id == order.id))
     if plan.backordered:
         priority = order.totals.total.amount if hub.config.allocation.backorder_priority == "value" else 0
         for line_no, qty in plan.backordered.items():

@@ -10,11 +10,13 @@ them (an order change, its reservation, its partner event) commit in one transac
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.store._pending import PENDING, flush_pending
 from hub.store.engine import is_sqlite, make_engine
 
 
@@ -29,9 +31,20 @@ class Store:
     def dialect(self) -> str:
         return "sqlite" if is_sqlite(self.url) else "postgresql"
 
-    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A transaction: commits on success, rolls back on error."""
-        return self.engine.begin()
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction: commits on success, rolls back on error.
+
+        Partner events and timeline rows written in it are buffered and inserted together just
+        before the commit (one round trip each instead of one per row), in the order written.
+        """
+        async with self.engine.begin() as conn:
+            conn.info[PENDING] = {"outbox": [], "timeline": []}
+            try:
+                yield conn
+                await flush_pending(conn)
+            finally:
+                conn.info.pop(PENDING, None)
 
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.engine.connect()

@@ -94,6 +94,16 @@ async def reserve_all(conn: AsyncConnection, plan: Sequence[Reservation], ref: s
     :class:`InsufficientStock` naming the part that failed.
     """
     parts = _merge(plan)
+    if len(parts) == 1:  # one conditional UPDATE is atomic on its own: no savepoint needed
+        p = parts[0]
+        if not await reserve(conn, p.sku, p.location, p.quantity, ref):
+            raise InsufficientStock(
+                f"cannot reserve {p.quantity} x {p.sku} at {p.location}: not enough available",
+                sku=p.sku,
+                location=p.location,
+                quantity=p.quantity,
+            )
+        return
     async with conn.begin_nested():
         for p in parts:
             if not await reserve(conn, p.sku, p.location, p.quantity, ref):

@@ -15,6 +15,7 @@ from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
+from hub.store._pending import flush_pending, pending
 from hub.store._upsert import insert_ignore
 
 ORDERS = t.orders
@@ -194,12 +195,16 @@ async def add_timeline(
     conn: AsyncConnection, order_id: str, kind: str, detail: str | None = None, status: str | None = None
 ) -> None:
     """Append to the order's timeline (shown by the console and the API)."""
-    await conn.execute(
-        insert(t.order_events).values(order_id=order_id, at=now(), kind=kind, detail=detail, status=status)
-    )
+    row = {"order_id": order_id, "at": now(), "kind": kind, "detail": detail, "status": status}
+    buf = pending(conn)
+    if buf is not None:
+        buf["timeline"].append(row)
+    else:
+        await conn.execute(insert(t.order_events).values(**row))
 
 
 async def timeline(conn: AsyncConnection, order_id: str) -> list[dict[str, Any]]:
+    await flush_pending(conn)
     rows = (
         await conn.execute(
             select(t.order_events).where(t.order_events.c.order_id == order_id).order_by(t.order_events.c.id)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.clock import now
 from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
+from hub.store._pending import flush_pending, pending
 
 
 async def emit(
@@ -26,22 +27,26 @@ async def emit(
         raise ValueError(f"unknown event type {type_!r}; known: {sorted(EVENT_TYPES)}")
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
     ev = Event(id=new_id("evt"), type=type_, timestamp=now(), object_id=object_id, connection=connection, data=payload)
-    await conn.execute(
-        insert(t.outbox).values(
-            id=ev.id,
-            type=ev.type,
-            object_id=object_id,
-            connection=connection,
-            data=payload,
-            created_at=ev.timestamp,
-            dispatched=False,
-        )
-    )
+    row = {
+        "id": ev.id,
+        "type": ev.type,
+        "object_id": object_id,
+        "connection": connection,
+        "data": payload,
+        "created_at": ev.timestamp,
+        "dispatched": False,
+    }
+    buf = pending(conn)
+    if buf is not None:
+        buf["outbox"].append(row)  # inserted with the others just before the commit
+    else:
+        await conn.execute(insert(t.outbox).values(**row))
     return ev
 
 
 async def events_for(conn: AsyncConnection, object_id: str) -> list[Event]:
     """Every event about one object, in the order they were written."""
+    await flush_pending(conn)
     rows = (
         await conn.execute(select(t.outbox).where(t.outbox.c.object_id == object_id).order_by(t.outbox.c.seq))
     ).all()
