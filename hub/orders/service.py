@@ -114,11 +114,11 @@ def _decision(kind: str, summary: str, **details: Any) -> Decision:
 # ----------------------------------------------------------------------------- orders in
 async def ingest_order(hub: Hub, conn: AsyncConnection, incoming: Order) -> Order:
     """Create or update an order from its source; new orders are screened, then allocated."""
-    res = await repo.upsert_order(conn, incoming)
+    # a new order's id is known to nobody else until commit, so only an existing one is locked
+    res = await repo.upsert_order(conn, incoming, lock=lock_order)
     order = res.order
     if res.outcome == "unchanged":
         return order
-    await lock_order(conn, order.id)
     if res.created:
         await _kpi_insert(conn, order)
         await _timeline(conn, order, "received", f"from {order.connection}")

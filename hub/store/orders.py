@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,7 +77,9 @@ async def _write_lines(conn: AsyncConnection, order: Order, *, new: bool = False
     )
 
 
-async def upsert_order(conn: AsyncConnection, incoming: Order) -> UpsertResult:
+async def upsert_order(
+    conn: AsyncConnection, incoming: Order, *, lock: Callable[[AsyncConnection, str], Awaitable[None]] | None = None
+) -> UpsertResult:
     """Insert the order, or update the stored one with the same (connection, external_id).
 
     Safe under concurrency: the insert is ``ON CONFLICT DO NOTHING`` and the loser of a race
@@ -92,6 +95,16 @@ async def upsert_order(conn: AsyncConnection, incoming: Order) -> UpsertResult:
     if res.rowcount == 1:
         await _write_lines(conn, incoming, new=True)
         return UpsertResult(incoming, "created")
+    if lock is not None:
+        # take the caller's lock on the existing order before reading it (same order as every other writer)
+        existing = (
+            await conn.execute(
+                select(ORDERS.c.id).where(
+                    and_(ORDERS.c.connection == incoming.connection, ORDERS.c.external_id == incoming.external_id)
+                )
+            )
+        ).one()
+        await lock(conn, existing.id)
     stored = await get_by_external(conn, incoming.connection, incoming.external_id, for_update=True)
     assert stored is not None
     if (

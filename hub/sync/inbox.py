@@ -167,26 +167,21 @@ async def _process_item(hub: Hub, item: Any) -> bool:
         messages = connector.parse_webhook(ev, headers, bytes(item.body))
         async with hub.store.begin() as conn:
             await _entity_lock(conn, item.object_key)
-            if item.lease_until is not None:
-                # fencing: only the holder of the current lease may apply the item
-                taken = await conn.execute(
-                    update(I)
-                    .where(and_(I.c.id == item.id, I.c.status == "processing", I.c.lease_until == item.lease_until))
-                    .values(lease_until=now() + timedelta(seconds=hub.config.queue.lease_seconds))
-                )
-                if taken.rowcount != 1:
-                    return False
             await apply_messages(hub, conn, item.connection, messages, source=f"inbox:{item.id}")
-            await conn.execute(
-                update(I)
-                .where(I.c.id == item.id)
-                .values(status="done", processed_at=now(), lease_until=None, error=None)
-            )
+            # fencing: only the holder of the current lease may apply the item; else undo everything
+            done = update(I).where(I.c.id == item.id)
+            if item.lease_until is not None:
+                done = done.where(and_(I.c.status == "processing", I.c.lease_until == item.lease_until))
+            res = await conn.execute(done.values(status="done", processed_at=now(), lease_until=None, error=None))
+            if res.rowcount != 1:
+                raise _LeaseLost
             if item.attempts != 1:  # a retry or a replay may close a failure
                 await resolve_failures(conn, "inbox", item.id)
         metrics.jobs_total.labels("inbox", "done").inc()
         metrics.job_latency.labels("inbox").observe(asyncio.get_running_loop().time() - started)
         return True
+    except _LeaseLost:
+        return False  # another worker holds the item now; our transaction was rolled back
     except Exception as exc:
         transient = isinstance(exc, RetriableError) or not isinstance(exc, OrderhubError)
         error = _describe(exc)
@@ -228,6 +223,10 @@ async def _process_item(hub: Hub, item: Any) -> bool:
             },
         )
         return False
+
+
+class _LeaseLost(Exception):
+    """Our lease on an inbox item expired and another worker took it."""
 
 
 def _describe(exc: BaseException) -> str:
