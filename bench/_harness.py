@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -358,6 +359,8 @@ class Harness:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
             finally:
                 await admin.close()
+        if exc[0] is None:  # kept after a failure: the processes' logs are there
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     async def _cleanup_redis(self) -> None:
         import redis.asyncio as aioredis
