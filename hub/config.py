@@ -117,6 +117,9 @@ class QueueConfig(_Strict):
     job_timeout_seconds: int = 300
     max_tries: int = Field(default=12, ge=1, description="attempts of an outbound sync before it is dead-lettered")
     lease_seconds: int = Field(default=60, ge=5)
+    inventory_push_delay_seconds: float = Field(
+        default=5.0, ge=0, description="stock changes of a SKU within this window make one push to each channel"
+    )
 
 
 class HubConfig(_Strict):

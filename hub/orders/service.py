@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import metrics
 from hub.clock import now
-from hub.errors import Conflict, IllegalTransition, InsufficientStock, NotFound
+from hub.errors import Conflict, IllegalTransition, InsufficientStock, NotFound, RetriableError
 from hub.logging import get_logger
 from hub.model import (
     Allocation,
@@ -733,7 +733,11 @@ async def tracking_updated(hub: Hub, conn: AsyncConnection, connection_id: str, 
     s = t.shipments
     row = (await conn.execute(select(s).where(s.c.tracking_number == ev.tracking_number))).first()
     if row is None:
-        raise NotFound(f"tracking event for unknown tracking number {ev.tracking_number}", connection=connection_id)
+        raise RetriableError(
+            f"tracking event for unknown tracking number {ev.tracking_number}; its shipment may not be applied yet, "
+            "so it will be retried",
+            connection=connection_id,
+        )
     shipment = Shipment.model_validate(row.data)
     if any(e.status == ev.status and e.occurred_at == ev.occurred_at for e in shipment.events):
         return

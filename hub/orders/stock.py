@@ -32,7 +32,9 @@ async def stock_changed(
     skus = sorted(set(skus))
     for cid in channel_connections(hub):
         for sku in skus:
-            await jobs.enqueue(conn, cid, "push_inventory", sku, {}, coalesce=True, delay=0.5)
+            await jobs.enqueue(
+                conn, cid, "push_inventory", sku, {}, coalesce=True, delay=hub.config.queue.inventory_push_delay_seconds
+            )
     if cause in ("reservation", "release", "shipment"):
         return
     wanted = set(locations) if locations else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, select, update
@@ -201,12 +201,14 @@ async def replay_one(hub: Hub, failure_id: str, *, actor: str, dry_run: bool = F
         res = ReplayResult(failure_id, "would_replay", f"{f.source} {f.source_id}: {f.operation} on {f.connection}")
     else:
         ok = False
+        # the replay holds the item itself for a lease, so no worker takes it meanwhile
+        lease = now() + timedelta(seconds=hub.config.queue.lease_seconds)
         if f.source == "inbox":
             async with hub.store.begin() as conn:
                 await conn.execute(
                     update(t.inbox)
                     .where(t.inbox.c.id == f.source_id)
-                    .values(status="processing", attempts=0, lease_until=now())
+                    .values(status="processing", attempts=0, lease_until=lease)
                 )
                 row = (await conn.execute(select(t.inbox).where(t.inbox.c.id == f.source_id))).one()
             ok = await inbox.process_item(hub, row)
@@ -215,7 +217,7 @@ async def replay_one(hub: Hub, failure_id: str, *, actor: str, dry_run: bool = F
                 await conn.execute(
                     update(t.sync_jobs)
                     .where(t.sync_jobs.c.id == f.source_id)
-                    .values(status="running", attempts=0, lease_until=now(), next_run_at=now())
+                    .values(status="running", attempts=0, lease_until=lease, next_run_at=now())
                 )
                 row = (await conn.execute(select(t.sync_jobs).where(t.sync_jobs.c.id == f.source_id))).one()
             await jobs.run_job(hub, row)

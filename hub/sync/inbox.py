@@ -99,7 +99,11 @@ async def nudge(hub: Hub) -> None:
 
     queue = hub.state.get("queue")
     if queue is not None:
-        await queue.enqueue("drain", job_id=bucket_id(hub.key("drain")))
+        job_id = bucket_id(hub.key("drain"))
+        if hub.state.get("last_nudge") == job_id:
+            return  # this 50 ms bucket is already queued: one drain serves every webhook in it
+        hub.state["last_nudge"] = job_id
+        await queue.enqueue("drain", job_id=job_id)
 
 
 async def claim(hub: Hub, limit: int = 100) -> list[Any]:
@@ -164,7 +168,13 @@ async def _process_item(hub: Hub, item: Any) -> bool:
     ev = InboundEvent(event_id=item.event_id, topic=item.topic, object_key=item.object_key, source_ts=item.source_ts)
     started = asyncio.get_running_loop().time()
     try:
-        messages = connector.parse_webhook(ev, headers, bytes(item.body))
+        try:
+            messages = connector.parse_webhook(ev, headers, bytes(item.body))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # an unreadable body is permanent: retrying the same bytes cannot help, a fixed mapping can
+            raise InputError(
+                f"{item.connection} delivery {item.event_id} cannot be parsed: {type(exc).__name__}: {exc}"
+            ) from exc
         async with hub.store.begin() as conn:
             await _entity_lock(conn, item.object_key)
             await apply_messages(hub, conn, item.connection, messages, source=f"inbox:{item.id}")

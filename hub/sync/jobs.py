@@ -27,7 +27,7 @@ from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
-from hub.store._upsert import insert_ignore
+from hub.store._upsert import dialect_insert, insert_ignore
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -62,22 +62,27 @@ async def enqueue(
     if coalesce:
         ident = f"coalesce:{ident}"
     ts = now()
-    res = await conn.execute(
-        insert_ignore(conn, J, ["idempotency_key"]).values(
-            id=new_id("job"),
-            idempotency_key=ident,
-            connection=connection,
-            operation=operation,
-            object_id=object_id,
-            payload=payload or {},
-            status="pending",
-            attempts=0,
-            errors=[],
-            next_run_at=ts + timedelta(seconds=delay),
-            created_at=ts,
-            updated_at=ts,
-        )
-    )
+    values: dict[str, Any] = {
+        "id": new_id("job"),
+        "idempotency_key": ident,
+        "connection": connection,
+        "operation": operation,
+        "object_id": object_id,
+        "payload": payload or {},
+        "status": "pending",
+        "attempts": 0,
+        "errors": [],
+        "next_run_at": ts + timedelta(seconds=delay),
+        "created_at": ts,
+        "updated_at": ts,
+    }
+    if coalesce:
+        # absorbed by the pending job, whose row we now lock until commit: a worker cannot claim it
+        # (SKIP LOCKED) before this change is visible, so the push it makes reads the latest state
+        ins = dialect_insert(conn, J).values(**values)
+        await conn.execute(ins.on_conflict_do_update(index_elements=["idempotency_key"], set_={"updated_at": ts}))
+        return True
+    res = await conn.execute(insert_ignore(conn, J, ["idempotency_key"]).values(**values))
     return res.rowcount == 1
 
 

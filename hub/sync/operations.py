@@ -77,14 +77,16 @@ async def submit_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
     req = FulfillmentRequest.model_validate(row.data)
     r = await connector.submit_fulfillment(req, order)
     async with hub.store.begin() as conn:
+        # a shipment may have been confirmed meanwhile: only a pending request becomes submitted
         await conn.execute(
             update(t.fulfillments)
             .where(t.fulfillments.c.id == req.id)
-            .values(
-                status="submitted" if row.status == "pending" else row.status,
-                external_id=r.external_id,
-                updated_at=now(),
-            )
+            .values(external_id=r.external_id, updated_at=now())
+        )
+        await conn.execute(
+            update(t.fulfillments)
+            .where(t.fulfillments.c.id == req.id, t.fulfillments.c.status == "pending")
+            .values(status="submitted")
         )
     return _result(r)
 

@@ -40,7 +40,7 @@ CONFIG: dict[str, Any] = {
         {"name": "ops", "scopes": ["read", "ops"], "token": OPS_TOKEN},
         {"name": "reader", "scopes": ["read"], "token": READ_TOKEN},
     ],
-    "queue": {"lease_seconds": 5, "max_tries": 4},
+    "queue": {"lease_seconds": 5, "max_tries": 4, "inventory_push_delay_seconds": 0.5},
     "allocation": {"hold_unpaid": True},
 }
 
