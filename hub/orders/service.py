@@ -273,18 +273,22 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
     )
     if target != order.status:
         order = order.transition(target)
-    for a in plan.reservations:
+    if plan.reservations:
         await conn.execute(
-            insert(t.allocations).values(
-                order_id=order.id,
-                line_no=a.line_no,
-                sku=a.sku,
-                location=a.location,
-                quantity=a.quantity,
-                status="reserved",
-                created_at=ts,
-                updated_at=ts,
-            )
+            insert(t.allocations),
+            [
+                {
+                    "order_id": order.id,
+                    "line_no": a.line_no,
+                    "sku": a.sku,
+                    "location": a.location,
+                    "quantity": a.quantity,
+                    "status": "reserved",
+                    "created_at": ts,
+                    "updated_at": ts,
+                }
+                for a in plan.reservations
+            ],
         )
     if order_had_backorders:
         await conn.execute(delete(t.backorders).where(t.backorders.c.order_id == order.id))
@@ -424,6 +428,29 @@ async def reallocate_backorders(hub: Hub, skus: list[str], limit: int = 10_000) 
     return done
 
 
+async def _rewrite_allocations(conn: AsyncConnection, order_id: str, allocations: list[Allocation], ts: Any) -> None:
+    """Replace the order's allocation rows with ``allocations`` (after a split by cancel or shipment)."""
+    await conn.execute(delete(t.allocations).where(t.allocations.c.order_id == order_id))
+    if allocations:
+        await conn.execute(
+            insert(t.allocations),
+            [
+                {
+                    "order_id": order_id,
+                    "line_no": a.line_no,
+                    "sku": a.sku,
+                    "location": a.location,
+                    "quantity": a.quantity,
+                    "status": str(a.status),
+                    "fulfillment_id": a.fulfillment_id,
+                    "created_at": ts,
+                    "updated_at": ts,
+                }
+                for a in allocations
+            ],
+        )
+
+
 # ----------------------------------------------------------------------------- cancellation
 async def cancel(
     hub: Hub,
@@ -487,22 +514,8 @@ async def cancel(
         allocations.append(a.model_copy(update={"status": AllocationStatus.CANCELLED, "quantity": take}))
         if a.quantity > take:
             allocations.append(a.model_copy(update={"quantity": a.quantity - take}))
-    await conn.execute(delete(t.allocations).where(t.allocations.c.order_id == order.id))
     ts = now()
-    for a in allocations:
-        await conn.execute(
-            insert(t.allocations).values(
-                order_id=order.id,
-                line_no=a.line_no,
-                sku=a.sku,
-                location=a.location,
-                quantity=a.quantity,
-                status=str(a.status),
-                fulfillment_id=a.fulfillment_id,
-                created_at=ts,
-                updated_at=ts,
-            )
-        )
+    await _rewrite_allocations(conn, order.id, allocations, ts)
     for fid in cancelled_fulfillments:
         row = (await conn.execute(select(t.fulfillments).where(t.fulfillments.c.id == fid))).first()
         if row is None:
@@ -666,21 +679,7 @@ async def confirm_shipment(hub: Hub, conn: AsyncConnection, connection_id: str, 
             shipped_at=shipment.shipped_at,
         )
     )
-    await conn.execute(delete(t.allocations).where(t.allocations.c.order_id == order.id))
-    for a in allocations:
-        await conn.execute(
-            insert(t.allocations).values(
-                order_id=order.id,
-                line_no=a.line_no,
-                sku=a.sku,
-                location=a.location,
-                quantity=a.quantity,
-                status=str(a.status),
-                fulfillment_id=a.fulfillment_id,
-                created_at=ts,
-                updated_at=ts,
-            )
-        )
+    await _rewrite_allocations(conn, order.id, allocations, ts)
     ful_done = not any(a.fulfillment_id == ful.id and a.status == AllocationStatus.RELEASED for a in allocations)
     if ful_done:
         await conn.execute(
