@@ -79,3 +79,22 @@ async def test_a_3pl_snapshot_sets_on_hand_through_the_ledger_and_serves_backord
     assert levels == {("NEW-SKU", "w1"): (3, 1), ("SKU-1", "w1"): (90, 0)}
     assert causes == ["receipt", "count"]
     assert order.status == "released"
+
+
+async def test_a_snapshot_leaves_pairs_with_parcels_in_flight_alone(hub: Hub) -> None:
+    """A 3PL count taken after it picked a released order but before the shipment is confirmed would
+    count the unit out twice (once by the count, once by the shipment): such pairs wait."""
+    from hub.model import Order, new_id
+    from hub.orders import service
+    from hub.store import inventory as inv
+
+    async with hub.store.begin() as c:
+        o = await service.ingest_order(
+            hub, c, Order.model_validate({**toy.order_doc("fly"), "id": new_id("ord"), "connection": "shop"})
+        )
+    assert o.status == "released"  # one unit of SKU-1 is with the 3PL, not yet shipped
+    toy.ToyWms.COUNTS[:] = [("SKU-1", "w1", 99), ("OTHER", "w1", 5)]
+    assert await polling.snapshot_once(hub, "wms") == 1
+    async with hub.store.connect() as c:
+        levels = {lv.sku: (lv.on_hand, lv.reserved) for lv in await inv.levels(c, ["SKU-1", "OTHER"])}
+    assert levels == {"SKU-1": (100, 1), "OTHER": (5, 0)}
