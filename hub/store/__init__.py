@@ -23,7 +23,7 @@ from hub.store.engine import is_sqlite, make_engine
 class Store:
     """One database: an engine and its transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
 

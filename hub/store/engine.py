@@ -56,6 +56,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # bounded: every API node and worker process holds at most pool_size + 4 connections, so several
+        # workers stay well under PostgreSQL's max_connections (100 by default)
+        max_overflow=4,
+        pool_timeout=60,
         pool_pre_ping=False,
     )
