@@ -811,8 +811,3 @@ async def _kpi_insert(conn: AsyncConnection, order: Order) -> None:
             order_id=order.id, placed_at=order.placed_at, had_exception=False, shipments=0, complete=True
         )
     )
-
-
-async def load(hub: Hub, order_id: str) -> Order:
-    async with hub.store.connect() as conn:
-        return await repo.get_order(conn, order_id)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import InventoryChanged, InventoryLevel
 from hub.plugins import Capability
 from hub.store import inventory as inv
 from hub.store import outbox
-from hub.store import tables as t
 from hub.sync import jobs
 
 if TYPE_CHECKING:
@@ -81,7 +79,3 @@ async def adjust(
         await reallocate_backorders(hub, [sku])
     async with hub.store.connect() as conn:
         return await inv.get_level(conn, sku, location)
-
-
-async def backordered_skus(conn: AsyncConnection) -> list[str]:
-    return [r.sku for r in (await conn.execute(select(t.backorders.c.sku).distinct())).all()]
