@@ -2,9 +2,10 @@
 
     python -m bench._fake --port P
 
-- ``POST /shopify/admin/api/{version}/graphql.json``: ``productVariants`` (one variant per SKU, inventory
-  item ``gid://shopify/InventoryItem/{n}``) and ``inventorySetQuantities`` (remembers the last quantity per
-  SKU); other operations answer an empty ``data``. Shapes as in shopify.dev/docs/api/admin-graphql/2026-07.
+- ``POST /shopify/admin/api/{version}/graphql.json``: ``productVariants`` (one variant per SKU searched,
+  ``sku:"A" OR sku:"B"`` too, inventory item ``gid://shopify/InventoryItem/{n}``) and ``inventorySetQuantities``
+  (one call per mutation, whatever the number of quantities; remembers the last quantity per SKU); other
+  operations answer an empty ``data``. Shapes as in shopify.dev/docs/api/admin-graphql/2026-07.
 - ``POST /shipbob/order`` (``reference_id`` = the hub's fulfilment id): 201 with a ShipBob order, or
   ``422`` ProblemDetails while ``mode`` is ``reject``; a second create for the same ``reference_id`` is
   counted as a duplicate (and answered 422 "existing ReferenceId", as ShipBob does).
@@ -59,15 +60,18 @@ def make_app() -> web.Application:
         variables: dict[str, Any] = doc.get("variables") or {}
         if "productVariants" in query:
             st.count("productVariants")
-            m = _SKU.search(variables.get("query") or "")
-            sku = m.group(1).replace('\\"', '"').replace("\\\\", "\\") if m else ""
-            if sku not in st.items:
-                n = 900_000 + len(st.items)
-                st.items[sku] = f"gid://shopify/InventoryItem/{n}"
-                st.item_sku[st.items[sku]] = sku
-            node = {"id": f"gid://shopify/ProductVariant/{st.items[sku][-6:]}", "sku": sku}
-            node["inventoryItem"] = {"id": st.items[sku]}
-            return _json({"data": {"productVariants": {"nodes": [node]}}, "extensions": {"cost": cost}})
+            nodes: list[dict[str, Any]] = []
+            for m in _SKU.finditer(variables.get("query") or ""):  # sku:"A" OR sku:"B" ...
+                sku = m.group(1).replace('\\"', '"').replace("\\\\", "\\")
+                if sku not in st.items:
+                    n = 900_000 + len(st.items)
+                    st.items[sku] = f"gid://shopify/InventoryItem/{n}"
+                    st.item_sku[st.items[sku]] = sku
+                node = {"id": f"gid://shopify/ProductVariant/{st.items[sku][-6:]}", "sku": sku}
+                node["inventoryItem"] = {"id": st.items[sku]}
+                nodes.append(node)
+            page = {"nodes": nodes, "pageInfo": {"hasNextPage": False}}
+            return _json({"data": {"productVariants": page}, "extensions": {"cost": cost}})
         if "inventorySetQuantities" in query:
             st.count("inventorySetQuantities")
             changes = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ import orjson
 from pydantic import Field, SecretStr
 
 from connectors.shopify import _graphql as gql
-from hub.errors import AuthError, FatalError, InputError, RetriableError
+from hub.errors import AuthError, ConnectorError, FatalError, InputError, RetriableError
 from hub.http import call
 from hub.mapping import MappingSet
 from hub.model import Order, PaymentStatus, Refund, Return, Shipment, new_id
@@ -51,6 +52,12 @@ CANCEL_REASONS = {
 }
 _PAID = {PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, PaymentStatus.PARTIALLY_REFUNDED}
 _default_mappings: MappingSet | None = None
+#: Quantities per ``inventorySetQuantities`` (Shopify's limit per call).
+INVENTORY_CHUNK = 250
+#: SKUs per ``productVariants`` search for unknown inventory items: a short search string, and a page
+#: (:data:`LOOKUP_PAGE` variants) with room for variants whose SKU only resembles a wanted one.
+LOOKUP_CHUNK = 50
+LOOKUP_PAGE = 250
 
 
 class ShopifySettings(ConnectorSettings):
@@ -289,15 +296,22 @@ class ShopifyConnector(ChannelConnector):
         data: dict[str, Any] = body.get("data") or {}
         return data
 
+    def _refusal(
+        self, operation: str, errs: list[dict[str, Any]], key: str = "userErrors", request: dict[str, Any] | None = None
+    ) -> FatalError:
+        """The FatalError for ``userErrors``: each field path and Shopify's message."""
+        parts = [f"{'.'.join(map(str, e.get('field') or [])) or '(input)'}: {e.get('message')}" for e in errs]
+        return FatalError(
+            f"Shopify refused {operation} (connection {self.connection_id}): " + "; ".join(parts),
+            connection=self.connection_id,
+            request=request,
+            response={key: errs},
+        )
+
     def _check_user_errors(self, operation: str, result: dict[str, Any] | None, key: str = "userErrors") -> None:
         errs = (result or {}).get(key) or []
         if errs:
-            parts = [f"{'.'.join(map(str, e.get('field') or [])) or '(input)'}: {e.get('message')}" for e in errs]
-            raise FatalError(
-                f"Shopify refused {operation} (connection {self.connection_id}): " + "; ".join(parts),
-                connection=self.connection_id,
-                response={key: errs},
-            )
+            raise self._refusal(operation, errs, key)
 
     def _location(self, location: str | None) -> tuple[str, str]:
         lm = self.settings.location_map
@@ -317,52 +331,142 @@ class ShopifyConnector(ChannelConnector):
             )
         return location, gid("Location", lm[location])
 
-    async def inventory_item(self, sku: str) -> str:
-        """The inventory item gid of the variant with this exact SKU (cached)."""
-        if sku in self._items:
-            return self._items[sku]
-        escaped = sku.replace("\\", "\\\\").replace('"', '\\"')
-        data = await self.graphql("productVariants", gql.VARIANT_BY_SKU, {"query": f'sku:"{escaped}"'})
-        nodes = ((data.get("productVariants") or {}).get("nodes")) or []
-        for node in nodes:
-            if node.get("sku") == sku and node.get("inventoryItem"):
-                self._items[sku] = str(node["inventoryItem"]["id"])
-                return self._items[sku]
-        raise FatalError(
+    def _no_variant(self, sku: str) -> FatalError:
+        return FatalError(
             f"Shopify has no variant with SKU {sku!r} (connection {self.connection_id}); "
             "create it or fix the SKU in Shopify",
             connection=self.connection_id,
         )
 
+    async def inventory_item(self, sku: str) -> str:
+        """The inventory item gid of the variant with this exact SKU (cached)."""
+        if sku in self._items:
+            return self._items[sku]
+        data = await self.graphql("productVariants", gql.VARIANT_BY_SKU, {"query": _sku_term(sku)})
+        nodes = ((data.get("productVariants") or {}).get("nodes")) or []
+        for node in nodes:
+            if node.get("sku") == sku and node.get("inventoryItem"):
+                self._items[sku] = str(node["inventoryItem"]["id"])
+                return self._items[sku]
+        raise self._no_variant(sku)
+
+    async def inventory_items(self, skus: list[str]) -> dict[str, str | Exception]:
+        """The inventory item gid of each SKU, or the error that stands for it: cached ones as they are,
+        unknown ones with one ``productVariants`` search per :data:`LOOKUP_CHUNK` SKUs."""
+        out: dict[str, str | Exception] = {sku: self._items[sku] for sku in skus if sku in self._items}
+        unknown = [sku for sku in dict.fromkeys(skus) if sku not in self._items]
+        for i in range(0, len(unknown), LOOKUP_CHUNK):
+            out.update(await self._look_up(unknown[i : i + LOOKUP_CHUNK]))
+        return out
+
+    async def _look_up(self, skus: list[str]) -> dict[str, str | Exception]:
+        """One search ``sku:"A" OR sku:"B" ...`` (one SKU: :meth:`inventory_item`); a SKU with no exact match
+        is unknown to Shopify, unless the page was full (then it is asked for alone)."""
+        if len(skus) == 1:
+            return {skus[0]: await _outcome(self.inventory_item(skus[0]))}
+        variables = {"query": " OR ".join(_sku_term(sku) for sku in skus), "first": LOOKUP_PAGE}
+        try:
+            data = await self.graphql("productVariants", gql.VARIANTS_BY_SKUS, variables)
+        except Exception as exc:  # HTTP, throttling, GraphQL errors: no SKU of the search is resolved
+            return dict.fromkeys(skus, exc)
+        page = data.get("productVariants") or {}
+        wanted = set(skus)
+        for node in page.get("nodes") or []:
+            if node.get("sku") in wanted and node.get("inventoryItem"):
+                self._items[node["sku"]] = str(node["inventoryItem"]["id"])
+        more = bool((page.get("pageInfo") or {}).get("hasNextPage"))
+        out: dict[str, str | Exception] = {}
+        for sku in skus:
+            if sku in self._items:
+                out[sku] = self._items[sku]
+            else:
+                out[sku] = await _outcome(self.inventory_item(sku)) if more else self._no_variant(sku)
+        return out
+
     async def push_inventory(self, sku: str, quantity: int, location: str | None = None) -> RemoteResult:
         """Set ``available`` of ``sku`` at the mapped location (absolute; no compare-and-swap: the hub owns it)."""
-        hub_location, location_gid = self._location(location)
-        item = await self.inventory_item(sku)
-        variables = {
-            "input": {
-                "name": "available",
-                "reason": "correction",
-                "referenceDocumentUri": f"orderhub://inventory/{hub_location}",
-                "ignoreCompareQuantity": True,
-                "quantities": [
-                    {
-                        "inventoryItemId": item,
-                        "locationId": location_gid,
-                        "quantity": int(quantity),
-                        "changeFromQuantity": None,
-                    }
-                ],
-            },
-            "idempotencyKey": str(uuid.uuid4()),
-        }
-        data = await self.graphql("inventorySetQuantities", gql.INVENTORY_SET, variables)
-        result = data.get("inventorySetQuantities") or {}
-        self._check_user_errors("inventorySetQuantities", result)
-        group = result.get("inventoryAdjustmentGroup") or {}
-        return RemoteResult(
-            external_id=group.get("id"),
-            detail={"sku": sku, "location": hub_location, "quantity": int(quantity)},
-        )
+        outcome = (await self.push_inventory_many({sku: quantity}, location))[sku]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def push_inventory_many(
+        self, quantities: dict[str, int], location: str | None = None
+    ) -> dict[str, RemoteResult | Exception]:
+        """Set ``available`` of many SKUs at the mapped location: the inventory items are resolved (cached;
+        unknown ones searched together), then one ``inventorySetQuantities`` carries up to
+        :data:`INVENTORY_CHUNK` quantities. An error of a whole call (HTTP, throttling, GraphQL ``errors``) is
+        the outcome of each SKU in it; a ``userError`` whose field is ``quantities.<i>`` fails that SKU only
+        (a refused call may have set none of its quantities: the others are sent again without it, harmless
+        for absolute quantities); any other
+        ``userError`` fails every SKU of the call. A SKU Shopify does not know fails alone (FatalError)."""
+        try:
+            hub_location, location_gid = self._location(location)
+        except FatalError as exc:
+            return dict.fromkeys(quantities, exc)
+        items = await self.inventory_items(list(quantities))
+        out: dict[str, RemoteResult | Exception] = {}
+        ready: list[tuple[str, str, int]] = []
+        for sku, quantity in quantities.items():
+            item = items[sku]
+            if isinstance(item, Exception):
+                out[sku] = item
+            else:
+                ready.append((sku, item, int(quantity)))
+        for i in range(0, len(ready), INVENTORY_CHUNK):
+            out.update(await self._set_quantities(hub_location, location_gid, ready[i : i + INVENTORY_CHUNK]))
+        return {sku: out[sku] for sku in quantities}
+
+    async def _set_quantities(
+        self, hub_location: str, location_gid: str, chunk: list[tuple[str, str, int]]
+    ) -> dict[str, RemoteResult | Exception]:
+        """``inventorySetQuantities`` for (sku, inventory item, quantity) of one chunk, sent again without
+        the SKUs whose quantity Shopify refused (at most once per refused SKU)."""
+        out: dict[str, RemoteResult | Exception] = {}
+        pending = list(chunk)
+        while pending:
+            entries = [
+                {"inventoryItemId": item, "locationId": location_gid, "quantity": qty, "changeFromQuantity": None}
+                for _, item, qty in pending
+            ]
+            variables = {
+                "input": {
+                    "name": "available",
+                    "reason": "correction",
+                    "referenceDocumentUri": f"orderhub://inventory/{hub_location}",
+                    "ignoreCompareQuantity": True,
+                    "quantities": entries,
+                },
+                "idempotencyKey": str(uuid.uuid4()),
+            }
+            try:
+                data = await self.graphql("inventorySetQuantities", gql.INVENTORY_SET, variables)
+            except Exception as exc:  # HTTP, throttling, GraphQL errors: every SKU of the call
+                for (sku, _, _), entry in zip(pending, entries, strict=True):
+                    out[sku] = _for_quantity(exc, sku, entry, len(entries))
+                return out
+            result = data.get("inventorySetQuantities") or {}
+            errs: list[dict[str, Any]] = result.get("userErrors") or []
+            if not errs:
+                group_id = (result.get("inventoryAdjustmentGroup") or {}).get("id")
+                for sku, _, qty in pending:
+                    detail = {"sku": sku, "location": hub_location, "quantity": qty}
+                    out[sku] = RemoteResult(external_id=group_id, detail=detail)
+                return out
+            refused = _errors_by_quantity(errs, len(pending))
+            if refused is None:  # an error of the whole input (name, reason, ...): every SKU of the call
+                refusal = self._refusal("inventorySetQuantities", errs, request={"operation": "inventorySetQuantities"})
+                for (sku, _, _), entry in zip(pending, entries, strict=True):
+                    out[sku] = _for_quantity(refusal, sku, entry, len(entries))
+                return out
+            for i, sku_errs in refused.items():
+                sku = pending[i][0]
+                if any(e.get("code") == "INVALID_INVENTORY_ITEM" for e in sku_errs):
+                    self._items.pop(sku, None)  # the variant was deleted or recreated: look it up again next time
+                request = {"operation": "inventorySetQuantities", "quantity": entries[i]}
+                out[sku] = self._refusal(f"inventorySetQuantities of SKU {sku!r}", sku_errs, request=request)
+            pending = [p for i, p in enumerate(pending) if i not in refused]
+        return out
 
     async def push_fulfillment(self, order: Order, shipment: Shipment) -> RemoteResult:
         """Fulfil the shipped lines on Shopify's open fulfillment orders, with tracking (one fulfillment
@@ -480,6 +584,46 @@ class ShopifyConnector(ChannelConnector):
         result = out.get("refundCreate") or {}
         self._check_user_errors("refundCreate", result)
         return RemoteResult(external_id=(result.get("refund") or {}).get("id"), detail={"amount": str(refund.amount)})
+
+
+def _sku_term(sku: str) -> str:
+    """``sku:"..."`` of Shopify's search syntax, quotes and backslashes escaped."""
+    escaped = sku.replace("\\", "\\\\").replace('"', '\\"')
+    return f'sku:"{escaped}"'
+
+
+async def _outcome(call: Awaitable[str]) -> str | Exception:
+    try:
+        return await call
+    except Exception as exc:
+        return exc
+
+
+def _errors_by_quantity(errs: list[dict[str, Any]], count: int) -> dict[int, list[dict[str, Any]]] | None:
+    """``userErrors`` by the index of the quantity their field names (``["input", "quantities", "3",
+    "locationId"]``); None when one of them names no quantity of the call (the whole input is refused)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in errs:
+        field = [str(f) for f in e.get("field") or []]
+        at = field.index("quantities") + 1 if "quantities" in field else len(field)
+        if at >= len(field) or not field[at].isdigit() or int(field[at]) >= count:
+            return None
+        out.setdefault(int(field[at]), []).append(e)
+    return out
+
+
+def _for_quantity(exc: Exception, sku: str, entry: dict[str, Any], count: int) -> Exception:
+    """The error of a whole call as one SKU's outcome: a copy whose request snapshot holds that SKU's
+    quantity only, so each SKU's failure record does not repeat the call's hundreds of quantities."""
+    if not isinstance(exc, ConnectorError) or exc.request is None:
+        return exc
+    try:
+        scoped = copy.copy(exc)
+    except Exception:
+        return exc
+    kept = {k: v for k, v in exc.request.items() if k in ("method", "url", "operation")}
+    scoped.request = {**kept, "quantity": entry, "sku": sku, "quantities_in_call": count}
+    return scoped
 
 
 def discounts(payload: dict[str, Any]) -> list[dict[str, Any]]:

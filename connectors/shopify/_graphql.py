@@ -16,6 +16,15 @@ query variantBySku($query: String!) {
 }
 """
 
+VARIANTS_BY_SKUS = """
+query variantsBySkus($query: String!, $first: Int!) {
+  productVariants(first: $first, query: $query) {
+    nodes { id sku inventoryItem { id } }
+    pageInfo { hasNextPage }
+  }
+}
+"""
+
 INVENTORY_SET = """
 mutation inventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {

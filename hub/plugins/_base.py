@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -167,6 +168,28 @@ class ChannelConnector(Connector):
     async def push_inventory(self, sku: str, quantity: int, location: str | None = None) -> RemoteResult:
         """Set the channel's sellable quantity of ``sku`` (absolute, never a delta)."""
         raise NotImplementedError
+
+    async def push_inventory_many(
+        self, quantities: dict[str, int], location: str | None = None
+    ) -> dict[str, RemoteResult | Exception]:
+        """Set the sellable quantity of several SKUs (absolute); the sync engine sends the due pushes of a
+        connection through this. Returns every SKU's outcome: its :class:`RemoteResult`, or the exception
+        its push raised (a failed SKU never fails the others; this method itself does not raise for them).
+
+        The default calls :meth:`push_inventory` per SKU, at most ``max_concurrency`` at once, so a
+        connector that only implements ``push_inventory`` keeps working. Override it when the system takes
+        many quantities in one call (Shopify: one ``inventorySetQuantities`` per 250 SKUs)."""
+        slots = asyncio.Semaphore(max(1, int(self.max_concurrency or 1)))
+
+        async def one(sku: str, quantity: int) -> RemoteResult | Exception:
+            async with slots:
+                try:
+                    return await self.push_inventory(sku, quantity, location)
+                except Exception as exc:  # the SKU's outcome, recorded on its own sync job
+                    return exc
+
+        outcomes = await asyncio.gather(*(one(sku, qty) for sku, qty in quantities.items()))
+        return dict(zip(quantities, outcomes, strict=True))
 
     async def push_fulfillment(self, order: Order, shipment: Shipment) -> RemoteResult:
         raise NotImplementedError

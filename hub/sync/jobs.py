@@ -8,6 +8,8 @@ transaction as the change that needs it, run by the worker with retries and back
   is absorbed by it (the job reads the latest state when it runs).
 - Ordering: a job does not start while an older job for the same (connection, object) is
   unfinished, so a backlog drains in order per object.
+- Batching: the claimed ``push_inventory`` jobs of a connection run as one push of all their SKUs
+  (``ChannelConnector.push_inventory_many``); each job still records its own outcome.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
+from hub.store._pending import write
 from hub.store._upsert import dialect_insert, insert_ignore
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ log = get_logger("hub.sync.jobs")
 J = t.sync_jobs
 BASE_DELAY = 2.0
 MAX_DELAY = 1800.0
+#: The operation whose claimed jobs of a connection run as one batch (one channel call for many SKUs).
+INVENTORY_PUSH = "push_inventory"
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
@@ -56,8 +61,11 @@ async def enqueue(
     key: str | None = None,
     coalesce: bool = False,
     delay: float = 0.0,
-) -> bool:
-    """Write a sync job in the caller's transaction; False when an identical job already exists."""
+) -> None:
+    """Write a sync job in the caller's transaction (once: an identical job already there absorbs it).
+
+    Inside ``Store.begin`` the row is written with the transaction's other jobs just before the
+    commit (one statement for all of them)."""
     ident = key or f"{connection}:{operation}:{object_id}"
     if coalesce:
         ident = f"coalesce:{ident}"
@@ -79,11 +87,21 @@ async def enqueue(
     if coalesce:
         # absorbed by the pending job, whose row we now lock until commit: a worker cannot claim it
         # (SKIP LOCKED) before this change is visible, so the push it makes reads the latest state
-        ins = dialect_insert(conn, J).values(**values)
-        await conn.execute(ins.on_conflict_do_update(index_elements=["idempotency_key"], set_={"updated_at": ts}))
-        return True
-    res = await conn.execute(insert_ignore(conn, J, ["idempotency_key"]).values(**values))
-    return res.rowcount == 1
+        ins = dialect_insert(conn, J)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["idempotency_key"], set_={"updated_at": ins.excluded.updated_at}
+        )
+        await write(conn, stmt, values, variant="coalesce", prepare=_by_key)
+        return
+    await write(conn, insert_ignore(conn, J, ["idempotency_key"]), values, variant="ignore")
+
+
+def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per key, in key order: two transactions lock shared job rows in the same order."""
+    first: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        first.setdefault(r["idempotency_key"], r)
+    return [first[k] for k in sorted(first)]
 
 
 async def claim(hub: Hub, limit: int = 100) -> list[Any]:
@@ -137,7 +155,8 @@ class _Limits:
 
 
 async def run_batch(hub: Hub, limit: int = 100) -> int:
-    """Claim and run one batch of due jobs, bounded per connection."""
+    """Claim and run one batch of due jobs, bounded per connection. The ``push_inventory`` jobs of a
+    connection run together as one batched push (one channel call for many SKUs)."""
     jobs = await claim(hub, limit)
     if not jobs:
         return 0
@@ -147,16 +166,24 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
         async with limits.for_connection(hub, job.connection):
             await run_job(hub, job)
 
+    async def pushes(group: list[Any]) -> None:
+        async with limits.for_connection(hub, group[0].connection):
+            await run_inventory_pushes(hub, group)
+
     # jobs of one object run one after the other, in creation order
     by_obj: dict[tuple[str, str | None], list[Any]] = {}
+    by_channel: dict[str, list[Any]] = {}
     for j in jobs:
-        by_obj.setdefault((j.connection, j.object_id or j.id), []).append(j)
+        if j.operation == INVENTORY_PUSH:
+            by_channel.setdefault(j.connection, []).append(j)
+        else:
+            by_obj.setdefault((j.connection, j.object_id or j.id), []).append(j)
 
     async def chain(items: list[Any]) -> None:
         for j in items:
             await one(j)
 
-    await asyncio.gather(*(chain(v) for v in by_obj.values()))
+    await asyncio.gather(*(chain(v) for v in by_obj.values()), *(pushes(v) for v in by_channel.values()))
     return len(jobs)
 
 
@@ -183,87 +210,144 @@ async def run_job(hub: Hub, job: Any) -> None:
 
 
 async def _run_job(hub: Hub, job: Any) -> None:
-    from hub.sync.failures import record_failure, resolve_failures
     from hub.sync.operations import OPERATIONS
 
     started = asyncio.get_running_loop().time()
     if not await _take(hub, job):
         return  # our lease expired while the job waited here and another worker took it
-    attempt = job.attempts + 1
-    op = OPERATIONS.get(job.operation)
     try:
-        if op is None:
-            raise FatalError(f"unknown sync operation {job.operation!r}", connection=job.connection)
-        result = await op(hub, job)
-        async with hub.store.begin() as conn:
+        op = OPERATIONS.get(job.operation)
+        outcome: dict[str, Any] | Exception
+        try:
+            if op is None:
+                raise FatalError(f"unknown sync operation {job.operation!r}", connection=job.connection)
+            outcome = await op(hub, job)
+        except Exception as exc:
+            outcome = exc
+        await _record(hub, job, outcome)
+    finally:
+        metrics.job_latency.labels(job.operation).observe(asyncio.get_running_loop().time() - started)
+
+
+async def run_inventory_pushes(hub: Hub, jobs: list[Any]) -> None:
+    """Run the ``push_inventory`` jobs of one connection as one batched push
+    (:func:`hub.sync.operations.push_inventory_batch`); record each job's outcome as :func:`run_job` does."""
+    from hub.sync.operations import push_inventory_batch
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    token = bind(connection=jobs[0].connection, operation=INVENTORY_PUSH)
+    try:
+        taken = [job for job in jobs if await _take(hub, job)]  # fencing, job by job
+        if not taken:
+            return
+        outcomes: dict[str, dict[str, Any] | Exception]
+        try:
+            outcomes = await push_inventory_batch(hub, taken)
+        except Exception as exc:  # nothing was pushed (e.g. the levels could not be read): every job
+            outcomes = dict.fromkeys((job.id for job in taken), exc)
+        for job in taken:
+            job_token = bind(job_id=job.id, object_id=job.object_id)
+            try:
+                outcome = outcomes.get(job.id)
+                if outcome is None:
+                    outcome = RuntimeError(f"the batched push returned no outcome for job {job.id}")
+                await _record(hub, job, outcome)
+            finally:
+                unbind(job_token)
+                metrics.job_latency.labels(job.operation).observe(loop.time() - started)
+    finally:
+        unbind(token)
+
+
+async def _record(hub: Hub, job: Any, outcome: dict[str, Any] | Exception) -> None:
+    """Store a run's outcome: done with its result, or (an exception) a retry with backoff or, when it is
+    permanent or the last try, a dead letter (``failed`` and a sync failure). A failure to store "done"
+    counts as a failed run."""
+    if not isinstance(outcome, Exception):
+        try:
+            await _record_done(hub, job, outcome)
+            return
+        except Exception as exc:
+            outcome = exc
+    await _record_failure(hub, job, outcome)
+
+
+async def _record_done(hub: Hub, job: Any, result: dict[str, Any]) -> None:
+    from hub.sync.failures import resolve_failures
+
+    async with hub.store.begin() as conn:
+        await conn.execute(
+            update(J)
+            .where(J.c.id == job.id)
+            .values(status="done", attempts=job.attempts + 1, result=result or {}, lease_until=None, updated_at=now())
+        )
+        await resolve_failures(conn, "job", job.id)
+    metrics.jobs_total.labels(job.operation, "done").inc()
+
+
+async def _record_failure(hub: Hub, job: Any, exc: Exception) -> None:
+    from hub.sync.failures import record_failure
+
+    attempt = job.attempts + 1
+    error = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
+    errors = [*list(job.errors or []), {"at": now().isoformat(), "attempt": attempt, "error": error[:1000]}][-20:]
+    retriable = isinstance(exc, RetriableError) or not isinstance(exc, (OrderhubError,))
+    if isinstance(exc, FatalError):
+        retriable = False
+    final = not retriable or attempt >= hub.config.queue.max_tries
+    async with hub.store.begin() as conn:
+        if final:
             await conn.execute(
                 update(J)
                 .where(J.c.id == job.id)
-                .values(status="done", attempts=attempt, result=result or {}, lease_until=None, updated_at=now())
+                .values(status="failed", attempts=attempt, errors=errors, lease_until=None, updated_at=now())
             )
-            await resolve_failures(conn, "job", job.id)
-        metrics.jobs_total.labels(job.operation, "done").inc()
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
-        errors = [*list(job.errors or []), {"at": now().isoformat(), "attempt": attempt, "error": error[:1000]}][-20:]
-        retriable = isinstance(exc, RetriableError) or not isinstance(exc, (OrderhubError,))
-        if isinstance(exc, FatalError):
-            retriable = False
-        final = not retriable or attempt >= hub.config.queue.max_tries
-        async with hub.store.begin() as conn:
-            if final:
-                await conn.execute(
-                    update(J)
-                    .where(J.c.id == job.id)
-                    .values(status="failed", attempts=attempt, errors=errors, lease_until=None, updated_at=now())
-                )
-                req = exc.request if isinstance(exc, ConnectorError) else None
-                resp = exc.response if isinstance(exc, ConnectorError) else None
-                await record_failure(
-                    conn,
-                    source="job",
-                    source_id=job.id,
-                    connection=job.connection,
-                    operation=job.operation,
-                    object_id=job.object_id,
+            req = exc.request if isinstance(exc, ConnectorError) else None
+            resp = exc.response if isinstance(exc, ConnectorError) else None
+            await record_failure(
+                conn,
+                source="job",
+                source_id=job.id,
+                connection=job.connection,
+                operation=job.operation,
+                object_id=job.object_id,
+                attempts=attempt,
+                error=error,
+                errors=errors,
+                request=req or {"payload": job.payload},
+                response=resp,
+            )
+            metrics.sync_failures.labels(job.connection, job.operation).inc()
+        else:
+            delay = backoff(attempt, getattr(exc, "retry_after", None))
+            await conn.execute(
+                update(J)
+                .where(J.c.id == job.id)
+                .values(
+                    status="pending",
                     attempts=attempt,
-                    error=error,
                     errors=errors,
-                    request=req or {"payload": job.payload},
-                    response=resp,
+                    lease_until=None,
+                    next_run_at=now() + timedelta(seconds=delay),
+                    updated_at=now(),
                 )
-                metrics.sync_failures.labels(job.connection, job.operation).inc()
-            else:
-                delay = backoff(attempt, getattr(exc, "retry_after", None))
-                await conn.execute(
-                    update(J)
-                    .where(J.c.id == job.id)
-                    .values(
-                        status="pending",
-                        attempts=attempt,
-                        errors=errors,
-                        lease_until=None,
-                        next_run_at=now() + timedelta(seconds=delay),
-                        updated_at=now(),
-                    )
-                )
-                metrics.sync_retries.labels(job.connection, job.operation).inc()
-        metrics.jobs_total.labels(job.operation, "failed" if final else "retry").inc()
-        log.warning(
-            "sync job failed",
-            extra={
-                "fields": {
-                    "job_id": job.id,
-                    "connection": job.connection,
-                    "operation": job.operation,
-                    "attempt": attempt,
-                    "final": final,
-                    "error": error[:300],
-                }
-            },
-        )
-    finally:
-        metrics.job_latency.labels(job.operation).observe(asyncio.get_running_loop().time() - started)
+            )
+            metrics.sync_retries.labels(job.connection, job.operation).inc()
+    metrics.jobs_total.labels(job.operation, "failed" if final else "retry").inc()
+    log.warning(
+        "sync job failed",
+        extra={
+            "fields": {
+                "job_id": job.id,
+                "connection": job.connection,
+                "operation": job.operation,
+                "attempt": attempt,
+                "final": final,
+                "error": error[:300],
+            }
+        },
+    )
 
 
 async def pending_count(conn: AsyncConnection) -> int:

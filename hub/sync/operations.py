@@ -2,7 +2,8 @@
 
 Each is ``async def op(hub, job) -> dict`` (the result stored with the job). They read the
 *current* state when they run (a retried or coalesced job never sends stale data) and
-raise RetriableError/FatalError from the connector.
+raise RetriableError/FatalError from the connector. ``push_inventory`` also has a batch form,
+:func:`push_inventory_batch`, which the worker uses for the due pushes of a connection.
 """
 
 from __future__ import annotations
@@ -53,15 +54,51 @@ async def _order(hub: Hub, order_id: str) -> Order:
 
 @operation("push_inventory")
 async def push_inventory(hub: Hub, job: Any) -> dict[str, Any]:
+    """The channel ATP of the job's SKU, set at the channel (a batch of one: see :func:`push_inventory_batch`)."""
+    outcome = (await push_inventory_batch(hub, [job]))[job.id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def push_inventory_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[str, Any] | Exception]:
+    """``push_inventory`` jobs of one connection as one batched push: the levels of all their SKUs in one
+    query, then one :meth:`~hub.plugins.ChannelConnector.push_inventory_many`. Each job's outcome by job
+    id: the result ``push_inventory`` would store, or the exception of its SKU."""
     from hub.allocation import atp_for_channel
 
-    connector: ChannelConnector = _as(hub, job, ChannelConnector)
-    sku = job.object_id
+    if not jobs:
+        return {}
+    connections = {j.connection for j in jobs}
+    if len(connections) != 1:
+        raise ValueError(f"push_inventory_batch takes the jobs of one connection, got {sorted(connections)}")
+    connector: ChannelConnector = _as(hub, jobs[0], ChannelConnector)
+    cid = jobs[0].connection
+    skus = sorted({j.object_id for j in jobs})
     async with hub.store.connect() as conn:
-        levels = await inv.levels(conn, [sku])
-    qty = atp_for_channel(levels, hub.config.locations, job.connection, hub.config.allocation.channel_buffer)
-    r = await connector.push_inventory(sku, qty)
-    return {"sku": sku, "quantity": qty, **_result(r)}
+        levels = await inv.levels(conn, skus)
+    by_sku: dict[str, list[Any]] = {sku: [] for sku in skus}
+    for lvl in levels:
+        by_sku[lvl.sku].append(lvl)
+    cfg = hub.config
+    quantities = {
+        sku: atp_for_channel(lv, cfg.locations, cid, cfg.allocation.channel_buffer) for sku, lv in by_sku.items()
+    }
+    pushed = await connector.push_inventory_many(quantities)
+    out: dict[str, dict[str, Any] | Exception] = {}
+    for j in jobs:
+        r = pushed.get(j.object_id)
+        if isinstance(r, Exception):
+            out[j.id] = r
+        elif r is None:
+            out[j.id] = FatalError(
+                f"connector {connector.name} returned no outcome for SKU {j.object_id!r} from push_inventory_many "
+                "(it must answer every SKU it was given)",
+                connection=cid,
+            )
+        else:
+            out[j.id] = {"sku": j.object_id, "quantity": quantities[j.object_id], **_result(r)}
+    return out
 
 
 @operation("submit_fulfillment")
