@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import outbox
 from hub.store import tables as t
+from hub.store._pending import pending, write
 from hub.store.inventory import Reservation
 from hub.sync import jobs
 
@@ -148,7 +150,7 @@ async def screen_and_allocate(hub: Hub, conn: AsyncConnection, order: Order) -> 
             }
         )
         await repo.save_order(conn, order)
-        await conn.execute(update(t.kpi_facts).where(t.kpi_facts.c.order_id == order.id).values(had_exception=True))
+        await _kpi_set(conn, order.id, had_exception=True)
         await _timeline(conn, order, "on_hold", "; ".join(h.reason for h in holds))
         await outbox.emit(conn, "order.on_hold", order, object_id=order.id, connection=order.connection)
         return order
@@ -250,10 +252,8 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
     assert plan is not None
     order_had_backorders = bool(order.backordered)
     ts = now()
-    allocations = [
-        *order.allocations,
-        *[a.model_copy(update={"status": AllocationStatus.RESERVED}) for a in plan.reservations],
-    ]
+    fresh = [a.model_copy(update={"status": AllocationStatus.RESERVED}) for a in plan.reservations]
+    allocations = [*order.allocations, *fresh]
     target = plan.status
     promise = order.promise
     if plan.reservations:
@@ -273,38 +273,20 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
     )
     if target != order.status:
         order = order.transition(target)
-    if plan.reservations:
-        await conn.execute(
-            insert(t.allocations),
-            [
-                {
-                    "order_id": order.id,
-                    "line_no": a.line_no,
-                    "sku": a.sku,
-                    "location": a.location,
-                    "quantity": a.quantity,
-                    "status": "reserved",
-                    "created_at": ts,
-                    "updated_at": ts,
-                }
-                for a in plan.reservations
-            ],
-        )
     if order_had_backorders:
         await conn.execute(delete(t.backorders).where(t.backorders.c.order_id == order.id))
     if plan.backordered:
         priority = order.totals.total.amount if hub.config.allocation.backorder_priority == "value" else 0
         for line_no, qty in plan.backordered.items():
-            await conn.execute(
-                insert(t.backorders).values(
-                    order_id=order.id,
-                    line_no=line_no,
-                    sku=order.line(line_no).sku,
-                    quantity=qty,
-                    priority=priority,
-                    created_at=order.placed_at,
-                )
-            )
+            row = {
+                "order_id": order.id,
+                "line_no": line_no,
+                "sku": order.line(line_no).sku,
+                "quantity": qty,
+                "priority": priority,
+                "created_at": order.placed_at,
+            }
+            await write(conn, insert(t.backorders), row)
     if plan.reservations:
         await stock_changed(hub, conn, {a.sku for a in plan.reservations}, cause="reservation")
         await outbox.emit(conn, "order.allocated", order, object_id=order.id, connection=order.connection)
@@ -313,21 +295,23 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
         await outbox.emit(conn, "order.backordered", order, object_id=order.id, connection=order.connection)
         await _timeline(conn, order, "backordered", plan.decision(ts).summary)
     if promise is not None:
-        await conn.execute(
-            update(t.kpi_facts)
-            .where(t.kpi_facts.c.order_id == order.id)
-            .values(promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
-        )
+        await _kpi_set(conn, order.id, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
     if plan.reservations:
-        order = await release_to_fulfillment(hub, conn, order)
+        order = await release_to_fulfillment(hub, conn, order, fresh=fresh)
     else:
         await repo.save_order(conn, order)
     metrics.allocation_latency.observe(time.perf_counter() - started)
     return order
 
 
-async def release_to_fulfillment(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
-    """Turn reserved allocations into one fulfilment request per location."""
+async def release_to_fulfillment(
+    hub: Hub, conn: AsyncConnection, order: Order, *, fresh: Sequence[Allocation] = ()
+) -> Order:
+    """Turn reserved allocations into one fulfilment request per location.
+
+    ``fresh`` are allocations of ``order`` reserved in this transaction and not stored yet:
+    they are written once, already released, instead of inserted and then updated.
+    """
     reserved = [a for a in order.allocations if a.status == AllocationStatus.RESERVED]
     by_loc: dict[str, list[Allocation]] = defaultdict(list)
     for a in reserved:
@@ -350,29 +334,49 @@ async def release_to_fulfillment(hub: Hub, conn: AsyncConnection, order: Order) 
             status=FulfillmentStatus.PENDING if connection else FulfillmentStatus.ACCEPTED,
             created_at=ts,
         )
-        await conn.execute(
-            insert(t.fulfillments).values(
-                id=req.id,
-                order_id=order.id,
-                location=loc_id,
-                connection=connection,
-                status=str(req.status),
-                data=req.to_json(),
-                created_at=ts,
-                updated_at=ts,
-            )
+        await write(
+            conn,
+            insert(t.fulfillments),
+            {
+                "id": req.id,
+                "order_id": order.id,
+                "location": loc_id,
+                "connection": connection,
+                "status": str(req.status),
+                "data": req.to_json(),
+                "created_at": ts,
+                "updated_at": ts,
+            },
         )
-        await conn.execute(
-            update(t.allocations)
-            .where(
-                and_(
-                    t.allocations.c.order_id == order.id,
-                    t.allocations.c.location == loc_id,
-                    t.allocations.c.status == "reserved",
+        for a in allocs:
+            if any(a is f for f in fresh):
+                await write(
+                    conn,
+                    insert(t.allocations),
+                    {
+                        "order_id": order.id,
+                        "line_no": a.line_no,
+                        "sku": a.sku,
+                        "location": a.location,
+                        "quantity": a.quantity,
+                        "status": "released",
+                        "fulfillment_id": req.id,
+                        "created_at": ts,
+                        "updated_at": ts,
+                    },
                 )
+        if any(not any(a is f for f in fresh) for a in allocs):
+            await conn.execute(
+                update(t.allocations)
+                .where(
+                    and_(
+                        t.allocations.c.order_id == order.id,
+                        t.allocations.c.location == loc_id,
+                        t.allocations.c.status == "reserved",
+                    )
+                )
+                .values(status="released", fulfillment_id=req.id, updated_at=ts)
             )
-            .values(status="released", fulfillment_id=req.id, updated_at=ts)
-        )
         updated += [
             a.model_copy(update={"status": AllocationStatus.RELEASED, "fulfillment_id": req.id}) for a in allocs
         ]
@@ -806,8 +810,23 @@ async def inventory_counted(hub: Hub, conn: AsyncConnection, msg: InventoryCount
 
 
 async def _kpi_insert(conn: AsyncConnection, order: Order) -> None:
-    await conn.execute(
-        insert(t.kpi_facts).values(
-            order_id=order.id, placed_at=order.placed_at, had_exception=False, shipments=0, complete=True
-        )
-    )
+    row = {
+        "order_id": order.id,
+        "placed_at": order.placed_at,
+        "had_exception": False,
+        "shipments": 0,
+        "complete": True,
+        "promised_ship_by": None,
+        "promised_deliver_by": None,
+    }
+    await write(conn, insert(t.kpi_facts), row)
+
+
+async def _kpi_set(conn: AsyncConnection, order_id: str, **values: Any) -> None:
+    """Update the order's KPI facts (in the buffer when the row is still waiting to be inserted)."""
+    buf = pending(conn)
+    rows = [r for r in buf.rows("kpi_facts") if r["order_id"] == order_id] if buf is not None else []
+    if rows:
+        rows[0].update(values)
+        return
+    await conn.execute(update(t.kpi_facts).where(t.kpi_facts.c.order_id == order_id).values(**values))

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.store._pending import PENDING, flush_pending
+from hub.store._pending import PENDING, Pending, flush_pending, install_autoflush
 from hub.store.engine import is_sqlite, make_engine
 
 
@@ -26,6 +26,7 @@ class Store:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
+        install_autoflush(self.engine.sync_engine)
 
     @property
     def dialect(self) -> str:
@@ -35,11 +36,12 @@ class Store:
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: commits on success, rolls back on error.
 
-        Partner events and timeline rows written in it are buffered and inserted together just
-        before the commit (one round trip each instead of one per row), in the order written.
+        Rows nothing reads back in the transaction (events, timeline, ledger, allocations, jobs...)
+        are buffered and inserted together just before the commit, one statement per kind, in the
+        order written; a statement touching a buffered table flushes first (``hub.store._pending``).
         """
         async with self.engine.begin() as conn:
-            conn.info[PENDING] = {"outbox": [], "timeline": []}
+            conn.info[PENDING] = Pending()
             try:
                 yield conn
                 await flush_pending(conn)

@@ -1,31 +1,167 @@
-"""Rows a transaction writes at its end: partner events and timeline entries (see Store.begin)."""
+"""Write-behind of a transaction's inserts (see ``Store.begin``).
+
+Rows that nothing reads back in the same transaction (partner events, timeline entries,
+ledger rows, allocations, fulfilment requests, backorders, order lines, KPI facts, sync
+jobs) are buffered and inserted together, one ``executemany`` per statement, just before
+the commit: a transaction that writes fifty orders sends a dozen statements for them, not
+a thousand.
+
+Correctness does not depend on callers remembering this: any statement that reads or
+changes a table with buffered rows first flushes the buffer (like an ORM's autoflush,
+from a ``before_execute`` hook on the engine). Code that rolls back to a SAVEPOINT must not
+leave buffered rows of the undone work behind (``inventory.reserve_all`` compensates instead).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.util import find_tables
 
 PENDING = "orderhub.pending"
 
 
-def pending(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]] | None:
-    """The buffers of a transaction opened by ``Store.begin`` (None: write at once)."""
-    buf: dict[str, list[dict[str, Any]]] | None = conn.info.get(PENDING)
+class Pending:
+    """The buffered inserts of one transaction, grouped by statement, in first-written order."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[Any, ...], tuple[Insert, list[dict[str, Any]]]] = {}
+        self.tables: set[str] = set()
+        self.flushing = False
+        self.prepare: dict[tuple[Any, ...], Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {}
+
+    def add(
+        self,
+        stmt: Insert,
+        row: dict[str, Any],
+        *,
+        variant: str = "",
+        prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        key = (stmt.table.name, variant, tuple(row))
+        group = self.groups.get(key)
+        if group is None:
+            self.groups[key] = (stmt, [row])
+            self.tables.add(key[0])
+            if prepare is not None:
+                self.prepare[key] = prepare
+        else:
+            group[1].append(row)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Buffered rows of ``table`` (to update them in place before they are written)."""
+        return [r for (name, *_), (_s, rows) in self.groups.items() if name == table for r in rows]
+
+    def take(self) -> list[tuple[Insert, list[dict[str, Any]]]]:
+        out = [(stmt, self.prepare[k](rows) if k in self.prepare else rows) for k, (stmt, rows) in self.groups.items()]
+        self.groups, self.prepare, self.tables = {}, {}, set()
+        return out
+
+
+def pending(conn: AsyncConnection | Connection) -> Pending | None:
+    """The buffer of a transaction opened by ``Store.begin`` (None: write at once)."""
+    buf: Pending | None = conn.info.get(PENDING)
     return buf
+
+
+async def write(
+    conn: AsyncConnection,
+    stmt: Insert,
+    row: dict[str, Any],
+    *,
+    variant: str = "",
+    prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> None:
+    """Insert ``row`` with ``stmt``: buffered until the flush inside ``Store.begin``, at once elsewhere.
+
+    ``variant`` separates statements on one table that differ (ON CONFLICT clauses);
+    ``prepare`` may reorder or de-duplicate a group's rows just before they are written.
+    """
+    buf = pending(conn)
+    if buf is not None and not buf.flushing:
+        buf.add(stmt, row, variant=variant, prepare=prepare)
+        return
+    rows = prepare([row]) if prepare else [row]
+    await conn.execute(stmt, rows)
 
 
 async def flush_pending(conn: AsyncConnection) -> None:
     """Insert the buffered rows now (before the commit, or before reading them back)."""
-    from hub.store import tables as t
-
     buf = pending(conn)
-    if not buf:
+    if not buf or not buf.groups:
         return
-    if buf["outbox"]:
-        rows, buf["outbox"] = buf["outbox"], []
-        await conn.execute(insert(t.outbox), rows)
-    if buf["timeline"]:
-        rows, buf["timeline"] = buf["timeline"], []
-        await conn.execute(insert(t.order_events), rows)
+    buf.flushing = True
+    try:
+        for stmt, rows in buf.take():
+            if rows:
+                await conn.execute(stmt, rows)
+    finally:
+        buf.flushing = False
+
+
+def _flush_sync(conn: Connection, buf: Pending) -> None:
+    buf.flushing = True
+    try:
+        for stmt, rows in buf.take():
+            if rows:
+                conn.execute(stmt, rows)
+    finally:
+        buf.flushing = False
+
+
+def _touched(clause: Any) -> set[str] | None:
+    """Names of the tables a statement reads or writes (None: unknown, e.g. textual SQL).
+
+    Savepoints and table-less statements touch nothing."""
+    if not isinstance(clause, ClauseElement) or isinstance(clause, TextClause):
+        return None
+    names: set[str] = set()
+    for tb in find_tables(clause, include_crud=True):
+        name = getattr(tb, "name", None)
+        if name is None:
+            return None
+        names.add(str(name))
+    if isinstance(clause, UpdateBase):
+        names.add(str(getattr(clause.table, "name", "")))
+    return names
+
+
+_TOUCHED: dict[Any, frozenset[str] | None] = {}
+
+
+def _touched_cached(clause: Any) -> frozenset[str] | None:
+    """``_touched`` memoised by the statement's structure (SQLAlchemy's cache key, which the
+    statement memoises and the compiled cache reuses), so a hot statement is analysed once."""
+    ck = clause._generate_cache_key() if isinstance(clause, ClauseElement) else None
+    if ck is None:
+        found = _touched(clause)
+        return frozenset(found) if found is not None else None
+    if ck.key not in _TOUCHED:
+        if len(_TOUCHED) > 5000:
+            _TOUCHED.clear()
+        found = _touched(clause)
+        _TOUCHED[ck.key] = frozenset(found) if found is not None else None
+    return _TOUCHED[ck.key]
+
+
+def _autoflush(conn: Connection, clause: Any, *_args: Any, **_kw: Any) -> None:
+    buf = conn.info.get(PENDING)
+    if buf is None or buf.flushing or not buf.groups:
+        return
+    # even an INSERT into a buffered table flushes first: rows keep the order they were written in
+    touched = _touched_cached(clause)
+    if touched is None or touched & buf.tables:
+        _flush_sync(conn, buf)
+
+
+def install_autoflush(engine: Engine) -> None:
+    """Flush a transaction's buffer before any statement that touches a buffered table."""
+    if not event.contains(engine, "before_execute", _autoflush):
+        event.listen(engine, "before_execute", _autoflush)

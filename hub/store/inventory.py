@@ -17,6 +17,7 @@ from hub.clock import now
 from hub.errors import InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
+from hub.store._pending import write
 from hub.store._upsert import insert_ignore
 
 L = t.inventory_levels
@@ -42,18 +43,17 @@ async def _ledger(
     ref: str | None,
     reason: str | None = None,
 ) -> None:
-    await conn.execute(
-        insert(t.inventory_ledger).values(
-            sku=sku,
-            location=location,
-            delta_on_hand=d_on_hand,
-            delta_reserved=d_reserved,
-            cause=cause,
-            ref=ref,
-            reason=reason,
-            at=now(),
-        )
-    )
+    row = {
+        "sku": sku,
+        "location": location,
+        "delta_on_hand": d_on_hand,
+        "delta_reserved": d_reserved,
+        "cause": cause,
+        "ref": ref,
+        "reason": reason,
+        "at": now(),
+    }
+    await write(conn, insert(t.inventory_ledger), row)
 
 
 async def ensure_level(conn: AsyncConnection, sku: str, location: str) -> None:
@@ -65,8 +65,8 @@ async def ensure_level(conn: AsyncConnection, sku: str, location: str) -> None:
     )
 
 
-async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None) -> bool:
-    """Reserve ``quantity`` if available (on_hand - reserved - safety_stock); False otherwise."""
+async def _take(conn: AsyncConnection, sku: str, location: str, quantity: int) -> bool:
+    """The conditional UPDATE of a reservation (no ledger row)."""
     if quantity <= 0:
         raise InputError(f"reservation quantity must be positive (got {quantity})", sku=sku)
     res = await conn.execute(
@@ -80,7 +80,12 @@ async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int,
         )
         .values(reserved=L.c.reserved + quantity, updated_at=now())
     )
-    if res.rowcount != 1:
+    return bool(res.rowcount == 1)
+
+
+async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None) -> bool:
+    """Reserve ``quantity`` if available (on_hand - reserved - safety_stock); False otherwise."""
+    if not await _take(conn, sku, location, quantity):
         return False
     await _ledger(conn, sku, location, d_reserved=quantity, cause="reservation", ref=ref)
     return True
@@ -89,30 +94,31 @@ async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int,
 async def reserve_all(conn: AsyncConnection, plan: Sequence[Reservation], ref: str | None) -> None:
     """Reserve every part of ``plan`` or none of it.
 
-    Runs inside a SAVEPOINT; parts are taken in (sku, location) order so that two plans
-    never wait on each other's rows in opposite order (no deadlock). Raises
-    :class:`InsufficientStock` naming the part that failed.
+    Parts are taken in (sku, location) order, so two plans never wait on each other's rows in
+    opposite order (no deadlock). When a part is not available, the parts already taken are
+    given back in the same transaction (their rows are still locked by it, so nobody saw them)
+    and :class:`InsufficientStock` names the part that failed; ledger rows are written only
+    once every part is taken.
     """
     parts = _merge(plan)
-    if len(parts) == 1:  # one conditional UPDATE is atomic on its own: no savepoint needed
-        p = parts[0]
-        if not await reserve(conn, p.sku, p.location, p.quantity, ref):
+    taken: list[Reservation] = []
+    for p in parts:
+        if not await _take(conn, p.sku, p.location, p.quantity):
+            for d in taken:
+                await conn.execute(
+                    update(L)
+                    .where(and_(L.c.sku == d.sku, L.c.location == d.location))
+                    .values(reserved=L.c.reserved - d.quantity)
+                )
             raise InsufficientStock(
                 f"cannot reserve {p.quantity} x {p.sku} at {p.location}: not enough available",
                 sku=p.sku,
                 location=p.location,
                 quantity=p.quantity,
             )
-        return
-    async with conn.begin_nested():
-        for p in parts:
-            if not await reserve(conn, p.sku, p.location, p.quantity, ref):
-                raise InsufficientStock(
-                    f"cannot reserve {p.quantity} x {p.sku} at {p.location}: not enough available",
-                    sku=p.sku,
-                    location=p.location,
-                    quantity=p.quantity,
-                )
+        taken.append(p)
+    for p in parts:
+        await _ledger(conn, p.sku, p.location, d_reserved=p.quantity, cause="reservation", ref=ref)
 
 
 def _merge(plan: Iterable[Reservation]) -> list[Reservation]:

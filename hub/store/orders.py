@@ -16,7 +16,7 @@ from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
-from hub.store._pending import flush_pending, pending
+from hub.store._pending import flush_pending, write
 from hub.store._upsert import insert_ignore
 
 ORDERS = t.orders
@@ -60,21 +60,18 @@ def _row(order: Order, ts: datetime) -> dict[str, Any]:
 async def _write_lines(conn: AsyncConnection, order: Order, *, new: bool = False) -> None:
     if not new:
         await conn.execute(delete(t.order_lines).where(t.order_lines.c.order_id == order.id))
-    await conn.execute(
-        insert(t.order_lines),
-        [
-            {
-                "order_id": order.id,
-                "line_no": ln.line_no,
-                "sku": ln.sku,
-                "quantity": ln.quantity,
-                "cancelled_quantity": ln.cancelled_quantity,
-                "unit_price": ln.unit_price.amount,
-                "currency": ln.unit_price.currency,
-            }
-            for ln in order.lines
-        ],
-    )
+    stmt = insert(t.order_lines)
+    for ln in order.lines:
+        row = {
+            "order_id": order.id,
+            "line_no": ln.line_no,
+            "sku": ln.sku,
+            "quantity": ln.quantity,
+            "cancelled_quantity": ln.cancelled_quantity,
+            "unit_price": ln.unit_price.amount,
+            "currency": ln.unit_price.currency,
+        }
+        await write(conn, stmt, row)
 
 
 async def upsert_order(
@@ -209,11 +206,7 @@ async def add_timeline(
 ) -> None:
     """Append to the order's timeline (shown by the console and the API)."""
     row = {"order_id": order_id, "at": now(), "kind": kind, "detail": detail, "status": status}
-    buf = pending(conn)
-    if buf is not None:
-        buf["timeline"].append(row)
-    else:
-        await conn.execute(insert(t.order_events).values(**row))
+    await write(conn, insert(t.order_events), row)
 
 
 async def timeline(conn: AsyncConnection, order_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.clock import now
 from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
-from hub.store._pending import flush_pending, pending
+from hub.store._pending import flush_pending, write
 
 
 async def emit(
@@ -36,11 +36,7 @@ async def emit(
         "created_at": ev.timestamp,
         "dispatched": False,
     }
-    buf = pending(conn)
-    if buf is not None:
-        buf["outbox"].append(row)  # inserted with the others just before the commit
-    else:
-        await conn.execute(insert(t.outbox).values(**row))
+    await write(conn, insert(t.outbox), row)  # inserted with the others just before the commit
     return ev
 
 

@@ -204,5 +204,10 @@ async def test_job_keys_make_fulfilment_submission_idempotent(net_hub: Hub) -> N
     o = await _ingest(net_hub, _order("idem"))
     ful = o.allocations[0].fulfillment_id
     async with net_hub.store.begin() as c:
-        again = await jobs.enqueue(c, "wms", "submit_fulfillment", ful, {}, key=f"submit_fulfillment:{ful}")
-    assert again is False
+        await jobs.enqueue(c, "wms", "submit_fulfillment", ful, {}, key=f"submit_fulfillment:{ful}")
+        await jobs.enqueue(c, "wms", "submit_fulfillment", ful, {"again": 1}, key=f"submit_fulfillment:{ful}")
+    async with net_hub.store.connect() as c:
+        rows = (
+            await c.execute(select(t.sync_jobs).where(t.sync_jobs.c.idempotency_key == f"submit_fulfillment:{ful}"))
+        ).all()
+    assert len(rows) == 1 and rows[0].payload == {"order_id": o.id}

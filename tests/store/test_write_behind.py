@@ -1,0 +1,101 @@
+"""The transaction's write-behind buffer (hub.store._pending): fewer statements, same results."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, insert, select, text
+
+from hub.errors import InsufficientStock
+from hub.store import Store
+from hub.store import inventory as inv
+from hub.store import tables as t
+from hub.store._pending import write
+from hub.store.inventory import Reservation
+from hub.sync import jobs
+
+
+def _count_statements(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    def hook(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", hook)
+    return seen
+
+
+def _ledger_row(n: int) -> dict[str, object]:
+    from hub.clock import now
+
+    return {
+        "sku": f"S{n}",
+        "location": "w1",
+        "delta_on_hand": n,
+        "delta_reserved": 0,
+        "cause": "test",
+        "ref": None,
+        "reason": None,
+        "at": now(),
+    }
+
+
+async def test_buffered_rows_are_written_in_one_statement_at_commit(store: Store) -> None:
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        for n in range(20):
+            await write(c, insert(t.inventory_ledger), _ledger_row(n))
+        assert not [s for s in seen if "inventory_ledger" in s]  # nothing sent yet
+    assert len([s for s in seen if "inventory_ledger" in s]) == 1
+    async with store.connect() as c:
+        rows = (await c.execute(select(t.inventory_ledger.c.sku).order_by(t.inventory_ledger.c.id))).all()
+    assert [r.sku for r in rows] == [f"S{n}" for n in range(20)]  # once each, in the order written
+
+
+async def test_a_read_of_a_buffered_table_sees_the_buffered_rows(store: Store) -> None:
+    async with store.begin() as c:
+        await write(c, insert(t.inventory_ledger), _ledger_row(1))
+        n = (await c.execute(select(func.count()).select_from(t.inventory_ledger))).scalar_one()
+        assert n == 1  # flushed before the read
+        await write(c, insert(t.inventory_ledger), _ledger_row(2))
+        n = (await c.execute(text("SELECT count(*) FROM inventory_ledger"))).scalar_one()
+        assert n == 2  # textual SQL cannot be analysed: it flushes too
+    async with store.connect() as c:
+        assert (await c.execute(select(func.count()).select_from(t.inventory_ledger))).scalar_one() == 2
+
+
+async def test_buffered_rows_of_a_failed_transaction_are_never_written(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.begin() as c:
+            await write(c, insert(t.inventory_ledger), _ledger_row(1))
+            raise RuntimeError("boom")
+    async with store.connect() as c:
+        assert (await c.execute(select(func.count()).select_from(t.inventory_ledger))).scalar_one() == 0
+
+
+async def test_a_failed_plan_in_a_continuing_transaction_leaves_no_reservation_and_no_ledger_row(
+    store: Store,
+) -> None:
+    async with store.begin() as c:
+        await inv.adjust(c, "A", "w1", 5)
+        await inv.adjust(c, "B", "w2", 1)
+    async with store.begin() as c:
+        with pytest.raises(InsufficientStock, match="2 x B at w2"):
+            await inv.reserve_all(c, [Reservation("A", "w1", 3), Reservation("B", "w2", 2)], "o1")
+        # the transaction goes on (allocation plans again) and commits
+        assert (await inv.get_level(c, "A", "w1")).reserved == 0
+        await inv.reserve_all(c, [Reservation("A", "w1", 2), Reservation("B", "w2", 1)], "o2")
+    async with store.connect() as c:
+        assert (await inv.get_level(c, "A", "w1")).reserved == 2
+        assert (await inv.get_level(c, "B", "w2")).reserved == 1
+        refs = [(r.ref, r.delta_reserved) for r in await inv.ledger(c, "A") if r.cause == "reservation"]
+    assert refs == [("o2", 2)]
+
+
+async def test_jobs_written_twice_in_one_transaction_are_one_job(store: Store) -> None:
+    async with store.begin() as c:
+        for _ in range(3):
+            await jobs.enqueue(c, "shop", "push_inventory", "SKU-9", {}, coalesce=True)
+            await jobs.enqueue(c, "wms", "submit_fulfillment", "ful_1", {}, key="submit:ful_1")
+    async with store.connect() as c:
+        keys = sorted(r.idempotency_key for r in (await c.execute(select(t.sync_jobs))).all())
+    assert keys == ["coalesce:shop:push_inventory:SKU-9", "submit:ful_1"]
