@@ -112,6 +112,14 @@ def show(failure_id: str) -> None:
 @click.option("--all", "all_", is_flag=True, help="Replay every open failure matching the filters.")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.option("--actor", default="cli", show_default=True, help="Recorded in the replay audit.")
+@click.option(
+    "--concurrency",
+    default=32,  # hub.sync.failures.DEFAULT_CONCURRENCY (not imported here: the CLI starts faster)
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Failures replayed at once. One object's failures still replay one after the other, oldest first, "
+    "and a connection's max_concurrency still caps its calls.",
+)
 def replay(
     failure_ids: tuple[str, ...],
     connection: str | None,
@@ -122,9 +130,11 @@ def replay(
     all_: bool,
     dry_run: bool,
     actor: str,
+    concurrency: int,
 ) -> None:
-    """Replay FAILURE_IDS, or with --all every open failure matching the filters."""
-    from hub.sync.failures import FailureFilter, ReplayResult, replay_matching
+    """Replay FAILURE_IDS, or with --all every open failure matching the filters (oldest first,
+    --concurrency at a time). A failure already resolved is not run again."""
+    from hub.sync.failures import FailureFilter, ReplayResult, count_failures, replay_matching
 
     if not failure_ids and not all_ and not any((connection, operation, error, since, until)):
         raise click.UsageError("name failure ids, or filters, or --all")
@@ -133,18 +143,23 @@ def replay(
         hub = await _hub()
         try:
             flt: FailureFilter = _filter(connection, operation, error, since, until, "open")
-            ids = list(failure_ids) or None
+            ids = list(dict.fromkeys(failure_ids)) or None
             if ids is None:
-                from hub.sync.failures import list_failures
-
                 async with hub.store.connect() as conn:
-                    ids = [f["id"] for f in (await list_failures(conn, flt, limit=100_000))[0]]
+                    total = await count_failures(conn, flt)
+            else:
+                total = len(ids)
             label = "replaying" + (" (dry run)" if dry_run else "")
-            stderr = sys.stderr
-            bar: Any = click.progressbar(length=len(ids), label=label, file=stderr)
+            bar: Any = click.progressbar(length=total, label=label, file=sys.stderr)
             with bar:
                 return await replay_matching(
-                    hub, flt, actor=actor, dry_run=dry_run, ids=ids, progress=lambda _r: bar.update(1)
+                    hub,
+                    flt,
+                    actor=actor,
+                    dry_run=dry_run,
+                    ids=ids,
+                    progress=lambda _r: bar.update(1),
+                    concurrency=concurrency,
                 )
         finally:
             await hub.close()
@@ -155,6 +170,8 @@ def replay(
         summary[r.result] = summary.get(r.result, 0) + 1
         if r.result == "failed":
             click.echo(f"{r.failure_id}: still failing: {r.detail}")
+        elif r.result == "in_progress":
+            click.echo(f"{r.failure_id}: not run: {r.detail}")
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())) or "nothing to replay")
     if summary.get("failed"):
         raise SystemExit(1)

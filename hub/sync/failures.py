@@ -8,17 +8,18 @@ replay of a failure that is already resolved changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
-from hub.errors import NotFound
-from hub.logging import redact
+from hub.errors import InputError, NotFound
+from hub.logging import get_logger, redact
 from hub.model import SyncFailed, new_id
 from hub.store import outbox
 from hub.store import tables as t
@@ -27,8 +28,12 @@ from hub.store.orders import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
+    from hub.sync.jobs import _Limits
 
+log = get_logger("hub.sync.failures")
 F = t.sync_failures
+J = t.sync_jobs
+IB = t.inbox
 
 
 async def record_failure(
@@ -171,66 +176,36 @@ async def get_failure(conn: AsyncConnection, failure_id: str) -> dict[str, Any]:
     return out
 
 
+#: Failures replayed at once unless told otherwise; a connection's ``max_concurrency`` still caps its jobs.
+DEFAULT_CONCURRENCY = 32
+#: A page (loaded, leased, read back and audited together) holds this many failures per concurrency slot.
+PAGE_PER_SLOT = 4
+#: Ids per ``IN (...)`` when a list of failure ids is looked up.
+_IDS_PER_QUERY = 1000
+#: What a page needs of a failure (not its request and response snapshots).
+_COLS = (F.c.id, F.c.source, F.c.source_id, F.c.connection, F.c.operation, F.c.object_id, F.c.status)
+
+
 @dataclass
 class ReplayResult:
     failure_id: str
-    result: str  # resolved, failed, already_resolved, would_replay
+    result: str  # resolved, failed, already_resolved, would_replay, in_progress
     detail: str | None = None
-
-
-async def _audit(hub: Hub, failure_id: str, actor: str, dry_run: bool, result: str, detail: str | None) -> None:
-    async with hub.store.begin() as conn:
-        await conn.execute(
-            insert(t.replays).values(
-                failure_id=failure_id, actor=actor, at=now(), dry_run=dry_run, result=result, detail=detail
-            )
-        )
 
 
 async def replay_one(hub: Hub, failure_id: str, *, actor: str, dry_run: bool = False) -> ReplayResult:
     """Run the failed inbox item or job again, now, with the current code and mappings."""
-    from hub.sync import inbox, jobs
+    flt = FailureFilter(status=None)
+    return (await replay_matching(hub, flt, actor=actor, dry_run=dry_run, ids=[failure_id], concurrency=1))[0]
 
-    async with hub.store.connect() as conn:
-        f = (await conn.execute(select(F).where(F.c.id == failure_id))).first()
-    if f is None:
-        raise NotFound(f"sync failure {failure_id} does not exist", failure_id=failure_id)
-    if f.status == "resolved":
-        res = ReplayResult(failure_id, "already_resolved")
-    elif dry_run:
-        res = ReplayResult(failure_id, "would_replay", f"{f.source} {f.source_id}: {f.operation} on {f.connection}")
-    else:
-        ok = False
-        # the replay holds the item itself for a lease, so no worker takes it meanwhile
-        lease = now() + timedelta(seconds=hub.config.queue.lease_seconds)
-        if f.source == "inbox":
-            async with hub.store.begin() as conn:
-                await conn.execute(
-                    update(t.inbox)
-                    .where(t.inbox.c.id == f.source_id)
-                    .values(status="processing", attempts=0, lease_until=lease)
-                )
-                row = (await conn.execute(select(t.inbox).where(t.inbox.c.id == f.source_id))).one()
-            ok = await inbox.process_item(hub, row)
-        else:
-            async with hub.store.begin() as conn:
-                await conn.execute(
-                    update(t.sync_jobs)
-                    .where(t.sync_jobs.c.id == f.source_id)
-                    .values(status="running", attempts=0, lease_until=lease, next_run_at=now())
-                )
-                row = (await conn.execute(select(t.sync_jobs).where(t.sync_jobs.c.id == f.source_id))).one()
-            await jobs.run_job(hub, row)
-            async with hub.store.connect() as conn:
-                status = (
-                    await conn.execute(select(t.sync_jobs.c.status).where(t.sync_jobs.c.id == f.source_id))
-                ).scalar_one()
-            ok = status == "done"
-        async with hub.store.connect() as conn:
-            latest = (await conn.execute(select(F.c.last_error).where(F.c.id == failure_id))).scalar_one()
-        res = ReplayResult(failure_id, "resolved" if ok else "failed", None if ok else latest)
-    await _audit(hub, failure_id, actor, dry_run, res.result, res.detail)
-    return res
+
+async def count_failures(conn: AsyncConnection, flt: FailureFilter) -> int:
+    """How many failures match ``flt``."""
+    q = select(func.count()).select_from(F)
+    w = flt.where()
+    if w is not None:
+        q = q.where(w)
+    return int((await conn.execute(q)).scalar_one())
 
 
 async def replay_matching(
@@ -242,19 +217,289 @@ async def replay_matching(
     ids: list[str] | None = None,
     progress: Callable[[ReplayResult], None] | None = None,
     limit: int = 100_000,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[ReplayResult]:
-    """Replay the given failures, or every failure matching ``flt``, oldest first."""
+    """Replay the given failures (reported in the given order), or up to ``limit`` failures matching
+    ``flt``, oldest first.
+
+    Up to ``concurrency`` run at once, and a connection's ``max_concurrency`` caps its jobs as in the
+    worker; the failures of one (connection, object) run one after the other in creation order. Work
+    goes by pages of ``PAGE_PER_SLOT * concurrency`` failures: one query loads a page, one statement
+    per source kind leases and reads back its jobs and inbox items, one query reads the outcomes and
+    one transaction writes the audit rows. Only a job or item that nobody holds is leased, so a
+    failure is never run twice at once (its result is then ``in_progress``). Unknown ids raise
+    NotFound before anything runs.
+    """
+    if concurrency < 1:
+        raise InputError(f"replay concurrency must be 1 or more (got {concurrency})", concurrency=concurrency)
+    replay = _Replay(hub, actor=actor, dry_run=dry_run, concurrency=concurrency)
+    size = PAGE_PER_SLOT * concurrency
+    out: dict[str, ReplayResult] = {}
+    pages = _pages_of(hub, ids, size) if ids is not None else _pages_matching(hub, flt, size, limit)
+    async for page in pages:
+        for r in await replay.page(page):
+            out[r.failure_id] = r
+            if progress:
+                progress(r)
     if ids is None:
+        return list(out.values())
+    return [out[i] for i in dict.fromkeys(ids)]
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def _pages_of(hub: Hub, ids: list[str], size: int) -> AsyncIterator[list[Any]]:
+    """The failures named by ``ids`` in creation order, by pages; NotFound (before the first page) if one is unknown."""
+    wanted = list(dict.fromkeys(ids))
+    rows: list[Any] = []
+    async with hub.store.connect() as conn:
+        for chunk in _chunks(wanted, _IDS_PER_QUERY):
+            rows += (await conn.execute(select(*_COLS).where(F.c.id.in_(chunk)))).all()
+    missing = sorted(set(wanted) - {r.id for r in rows})
+    if len(missing) == 1:
+        raise NotFound(f"sync failure {missing[0]} does not exist", failure_id=missing[0])
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise NotFound(
+            f"sync failures {', '.join(missing[:5])}{more} do not exist; nothing was replayed", failure_ids=missing
+        )
+    rows.sort(key=lambda r: r.id)  # ids are time-ordered: creation order
+    for page in _chunks(rows, size):
+        yield page
+
+
+async def _pages_matching(hub: Hub, flt: FailureFilter, size: int, limit: int) -> AsyncIterator[list[Any]]:
+    """Up to ``limit`` failures matching ``flt`` in creation order, one query per page (keyset on the id)."""
+    w = flt.where()
+    after: str | None = None
+    left = limit
+    while left > 0:
+        q = select(*_COLS).order_by(F.c.id).limit(min(size, left))
+        if w is not None:
+            q = q.where(w)
+        if after is not None:
+            q = q.where(F.c.id > after)
         async with hub.store.connect() as conn:
-            q = select(F.c.id).order_by(F.c.id).limit(limit)
-            w = flt.where()
-            if w is not None:
-                q = q.where(w)
-            ids = [r.id for r in (await conn.execute(q)).all()]
-    out = []
-    for fid in ids:
-        r = await replay_one(hub, fid, actor=actor, dry_run=dry_run)
-        out.append(r)
-        if progress:
-            progress(r)
-    return out
+            rows = list((await conn.execute(q)).all())
+        if not rows:
+            return
+        yield rows
+        left -= len(rows)
+        after = rows[-1].id
+
+
+def _connection_limit(hub: Hub, connection: str) -> int:
+    """The jobs of ``connection`` that may run at once (as ``jobs.run_batch`` caps them)."""
+    try:
+        return int(hub.config.connection(connection).max_concurrency or hub.connector(connection).max_concurrency)
+    except (KeyError, NotFound):
+        return 4
+
+
+class _Replay:
+    """One replay run: the shared concurrency slots, and the work of one page."""
+
+    def __init__(self, hub: Hub, *, actor: str, dry_run: bool, concurrency: int) -> None:
+        from hub.sync import jobs
+
+        self.hub = hub
+        self.actor = actor
+        self.dry_run = dry_run
+        self.concurrency = concurrency
+        self.slots = asyncio.Semaphore(concurrency)
+        # the worker's per-connection semaphores: replays and jobs of this process share them
+        self.limits: _Limits = hub.state.setdefault("job_limits", jobs._Limits())
+
+    async def page(self, rows: list[Any]) -> list[ReplayResult]:
+        """Replay one page of failures (creation order) and audit each; the results in the same order."""
+        results: dict[str, ReplayResult] = {
+            f.id: ReplayResult(f.id, "already_resolved") for f in rows if f.status == "resolved"
+        }
+        todo = [f for f in rows if f.id not in results]
+        new_errors: dict[str, str] = {}
+        if self.dry_run:
+            for f in todo:
+                results[f.id] = ReplayResult(
+                    f.id, "would_replay", f"{f.source} {f.source_id}: {f.operation} on {f.connection}"
+                )
+        elif todo:
+            leased = await self._lease(todo)
+            crashed = await self._run(todo, leased)
+            outcomes, new_errors = await self._outcomes(todo, leased, crashed)
+            results.update(outcomes)
+        ordered = [results[f.id] for f in rows]
+        resolve = [f.id for f in todo if results[f.id].result == "already_resolved"]
+        await self._record(ordered, new_errors, resolve)
+        return ordered
+
+    def _lease_seconds(self, todo: list[Any]) -> float:
+        """Long enough for the last failure of the page to start, if each run takes up to one lease."""
+        slots = self.concurrency
+        for c in {f.connection for f in todo if f.source == "job"}:
+            slots = min(slots, _connection_limit(self.hub, c))
+        chains: dict[tuple[str, str], int] = {}
+        for f in todo:
+            key = (f.connection, f.object_id or f.id)
+            chains[key] = chains.get(key, 0) + 1
+        waves = max(-(-len(todo) // slots), max(chains.values()))
+        return float(self.hub.config.queue.lease_seconds * waves)
+
+    async def _lease(self, todo: list[Any]) -> dict[tuple[str, str], Any]:
+        """Lease the page's jobs and inbox items that nobody holds (one UPDATE ... RETURNING per kind), so no
+        worker or other replay runs them meanwhile; ``{(source, source_id): row as leased}``."""
+        ts = now()
+        lease = ts + timedelta(seconds=self._lease_seconds(todo))
+        job_ids = [f.source_id for f in todo if f.source == "job"]
+        item_ids = [f.source_id for f in todo if f.source == "inbox"]
+        out: dict[tuple[str, str], Any] = {}
+        async with self.hub.store.begin() as conn:
+            if job_ids:
+                free = or_(J.c.status.in_(("failed", "pending")), and_(J.c.status == "running", J.c.lease_until < ts))
+                stmt = (
+                    update(J)
+                    .where(J.c.id.in_(job_ids), free)
+                    .values(status="running", attempts=0, lease_until=lease, next_run_at=ts, updated_at=ts)
+                    .returning(*J.c)
+                )
+                out.update({("job", r.id): r for r in (await conn.execute(stmt)).all()})
+            if item_ids:
+                free = or_(
+                    IB.c.status.in_(("failed", "pending")), and_(IB.c.status == "processing", IB.c.lease_until < ts)
+                )
+                stmt = (
+                    update(IB)
+                    .where(IB.c.id.in_(item_ids), free)
+                    .values(status="processing", attempts=0, lease_until=lease)
+                    .returning(*IB.c)
+                )
+                out.update({("inbox", r.id): r for r in (await conn.execute(stmt)).all()})
+        return out
+
+    async def _run(self, todo: list[Any], leased: dict[tuple[str, str], Any]) -> dict[str, str]:
+        """Run the leased jobs and items: one object's in order, different objects concurrently; the
+        errors of runs that raised (by failure id)."""
+        chains: dict[tuple[str, str], list[Any]] = {}
+        for f in todo:
+            if (f.source, f.source_id) in leased:
+                chains.setdefault((f.connection, f.object_id or f.id), []).append(f)
+        crashed: dict[str, str] = {}
+
+        async def chain(items: list[Any]) -> None:
+            for f in items:
+                error = await self._run_one(f, leased[(f.source, f.source_id)])
+                if error is not None:
+                    crashed[f.id] = error
+
+        await asyncio.gather(*(chain(c) for c in chains.values()))
+        return crashed
+
+    async def _run_one(self, f: Any, source: Any) -> str | None:
+        """Run one leased job (within its connection's limit) or inbox item; the error if it raised."""
+        from hub.sync import inbox, jobs
+
+        try:
+            if f.source == "inbox":
+                async with self.slots:
+                    await inbox.process_item(self.hub, source)
+            else:
+                async with self.limits.for_connection(self.hub, f.connection), self.slots:
+                    await jobs.run_job(self.hub, source)
+        except Exception as exc:  # one broken run must not stop the others; it is reported as failed
+            log.exception("replay of %s raised", f.id)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    async def _outcomes(
+        self, todo: list[Any], leased: dict[tuple[str, str], Any], crashed: dict[str, str]
+    ) -> tuple[dict[str, ReplayResult], dict[str, str]]:
+        """Each failure's result from what the run left in its job or item (one query for the page), and
+        the new errors of runs that will be retried (by failure id)."""
+        q = (
+            select(
+                F.c.id,
+                F.c.last_error,
+                J.c.status.label("job_status"),
+                J.c.errors.label("job_errors"),
+                IB.c.status.label("inbox_status"),
+                IB.c.error.label("inbox_error"),
+            )
+            .select_from(
+                F.outerjoin(J, and_(F.c.source == "job", J.c.id == F.c.source_id)).outerjoin(
+                    IB, and_(F.c.source == "inbox", IB.c.id == F.c.source_id)
+                )
+            )
+            .where(F.c.id.in_([f.id for f in todo]))
+        )
+        async with self.hub.store.connect() as conn:
+            after = {r.id: r for r in (await conn.execute(q)).all()}
+        results: dict[str, ReplayResult] = {}
+        new_errors: dict[str, str] = {}
+        for f in todo:
+            if f.id in crashed:
+                results[f.id] = ReplayResult(f.id, "failed", crashed[f.id])
+                continue
+            res, retry_error = _outcome(f, after[f.id], ran=(f.source, f.source_id) in leased)
+            results[f.id] = res
+            if retry_error is not None:
+                new_errors[f.id] = retry_error
+        return results, new_errors
+
+    async def _record(self, results: list[ReplayResult], new_errors: dict[str, str], resolve: list[str]) -> None:
+        """One audit row per replay (one multi-row insert); the new error of failures whose run will be
+        retried; failures whose job or item was already done are resolved."""
+        ts = now()
+        async with self.hub.store.begin() as conn:
+            await conn.execute(
+                insert(t.replays).values(
+                    [
+                        {
+                            "failure_id": r.failure_id,
+                            "actor": self.actor,
+                            "at": ts,
+                            "dry_run": self.dry_run,
+                            "result": r.result,
+                            "detail": r.detail,
+                        }
+                        for r in results
+                    ]
+                )
+            )
+            if new_errors:
+                await conn.execute(
+                    update(F)
+                    .where(F.c.id == bindparam("b_id"), F.c.status == "open")
+                    .values(last_error=bindparam("b_error"), updated_at=ts),
+                    [{"b_id": k, "b_error": v[:2000]} for k, v in new_errors.items()],
+                )
+            if resolve:
+                await conn.execute(
+                    update(F)
+                    .where(F.c.id.in_(resolve), F.c.status != "resolved")
+                    .values(status="resolved", updated_at=ts)
+                )
+
+
+def _outcome(f: Any, after: Any, *, ran: bool) -> tuple[ReplayResult, str | None]:
+    """The result of one failure from the status its job or item has now; and, when a run failed in a
+    way that will be retried, its error (the failure keeps it as its latest)."""
+    kind, status = ("job", after.job_status) if f.source == "job" else ("inbox item", after.inbox_status)
+    what = f"{kind} {f.source_id}"
+    if status is None:
+        return ReplayResult(f.id, "failed", f"{what} no longer exists: nothing to replay"), None
+    if status == "done":
+        return ReplayResult(f.id, "resolved" if ran else "already_resolved"), None
+    if not ran:
+        detail = f"{what} is {status}: a worker or another replay holds it, so it was not run again"
+        return ReplayResult(f.id, "in_progress", detail), None
+    if status == "failed":  # dead-lettered again: record_failure re-opened the failure with the new error
+        return ReplayResult(f.id, "failed", after.last_error), None
+    if kind == "job" and status == "running":  # our lease ran out before the job started; a worker has it
+        detail = f"{what} was taken over by a worker before the replay ran it"
+        return ReplayResult(f.id, "in_progress", detail), None
+    # failed again in a transient way: the worker retries it; the failure is open with the new error
+    newest = (after.job_errors or [{}])[-1].get("error") if kind == "job" else after.inbox_error
+    error = str(newest or after.last_error)
+    return ReplayResult(f.id, "failed", error), error
