@@ -162,7 +162,10 @@ async def _screen(hub: Hub, conn: AsyncConnection, order: Order) -> list[Hold]:
 
     email_hash = repo.email_hash(order)
     count = 0
-    if email_hash:
+    known = repo.prefetched(conn)
+    if email_hash and known is not None and email_hash in known.email_counts:
+        count = known.email_counts[email_hash]
+    elif email_hash:
         since = now() - timedelta(days=1)
         count = int(
             (

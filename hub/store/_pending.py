@@ -36,6 +36,7 @@ class Pending:
         self.tables: set[str] = set()
         self.flushing = False
         self.prepare: dict[tuple[Any, ...], Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {}
+        self.facts: dict[str, Any] = {}  # what the transaction learnt up front (see orders.prefetch)
 
     def add(
         self,
@@ -60,7 +61,12 @@ class Pending:
         return [r for (name, *_), (_s, rows) in self.groups.items() if name == table for r in rows]
 
     def take(self) -> list[tuple[Insert, list[dict[str, Any]]]]:
-        out = [(stmt, self.prepare[k](rows) if k in self.prepare else rows) for k, (stmt, rows) in self.groups.items()]
+        # orders first: every other buffered table refers to them
+        keys = sorted(self.groups, key=lambda k: k[0] != "orders")
+        out = [
+            (self.groups[k][0], self.prepare[k](self.groups[k][1]) if k in self.prepare else self.groups[k][1])
+            for k in keys
+        ]
         self.groups, self.prepare, self.tables = {}, {}, set()
         return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
@@ -53,7 +53,7 @@ async def _ledger(
         "reason": reason,
         "at": now(),
     }
-    await write(conn, insert(t.inventory_ledger), row)
+    await write(conn, _LEDGER, row)
 
 
 async def ensure_level(conn: AsyncConnection, sku: str, location: str) -> None:
@@ -69,18 +69,24 @@ async def _take(conn: AsyncConnection, sku: str, location: str, quantity: int) -
     """The conditional UPDATE of a reservation (no ledger row)."""
     if quantity <= 0:
         raise InputError(f"reservation quantity must be positive (got {quantity})", sku=sku)
-    res = await conn.execute(
-        update(L)
-        .where(
-            and_(
-                L.c.sku == sku,
-                L.c.location == location,
-                L.c.on_hand - L.c.reserved - L.c.safety_stock >= quantity,
-            )
-        )
-        .values(reserved=L.c.reserved + quantity, updated_at=now())
-    )
+    res = await conn.execute(_TAKE, {"s": sku, "l": location, "q": quantity, "ts": now()})
     return bool(res.rowcount == 1)
+
+
+# hot statements, built once (SQLAlchemy statements are immutable; their cache key is memoised)
+_TAKE = (
+    update(L)
+    .where(
+        and_(
+            L.c.sku == bindparam("s"),
+            L.c.location == bindparam("l"),
+            L.c.on_hand - L.c.reserved - L.c.safety_stock >= bindparam("q"),
+        )
+    )
+    .values(reserved=L.c.reserved + bindparam("q"), updated_at=bindparam("ts"))
+)
+_LEVELS = select(L).where(L.c.sku.in_(bindparam("skus", expanding=True))).order_by(L.c.sku, L.c.location)
+_LEDGER = insert(t.inventory_ledger)
 
 
 async def reserve(conn: AsyncConnection, sku: str, location: str, quantity: int, ref: str | None) -> bool:
@@ -227,7 +233,7 @@ async def levels(conn: AsyncConnection, skus: Iterable[str]) -> list[InventoryLe
     skus = list(skus)
     if not skus:
         return []
-    rows = (await conn.execute(select(L).where(L.c.sku.in_(skus)).order_by(L.c.sku, L.c.location))).all()
+    rows = (await conn.execute(_LEVELS, {"skus": skus})).all()
     return [
         InventoryLevel(
             sku=r.sku, location=r.location, on_hand=r.on_hand, reserved=r.reserved, safety_stock=r.safety_stock

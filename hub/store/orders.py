@@ -6,20 +6,70 @@ import base64
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
-from hub.store._pending import flush_pending, write
+from hub.store._pending import flush_pending, pending, write
 from hub.store._upsert import insert_ignore
 
 ORDERS = t.orders
+
+
+@dataclass
+class Prefetched:
+    """What a transaction applying many orders learnt about them in two queries (:func:`prefetch`)."""
+
+    absent: set[tuple[str, str]]  # (connection, external_id) not stored yet
+    email_counts: dict[str, int]  # orders per email hash created in the last day, kept up to date
+
+
+async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:
+    """Before applying ``incoming`` in this transaction (inside ``Store.begin``, with their entity
+    locks held): which are new, and the velocity counts of their emails. New orders are then
+    written with the transaction's other rows at its end, and screening asks no query per order.
+    A concurrent writer of the same order makes the final insert fail, and the caller applies the
+    orders again one by one."""
+    buf = pending(conn)
+    if buf is None or not incoming:
+        return
+    wanted = {(o.connection, o.external_id) for o in incoming}
+    rows = (
+        await conn.execute(
+            select(ORDERS.c.connection, ORDERS.c.external_id).where(
+                and_(
+                    ORDERS.c.connection.in_({c for c, _ in wanted}),
+                    ORDERS.c.external_id.in_({e for _, e in wanted}),
+                )
+            )
+        )
+    ).all()
+    absent = wanted - {(r.connection, r.external_id) for r in rows}
+    hashes = {h for h in (email_hash(o) for o in incoming) if h}
+    counts: dict[str, int] = dict.fromkeys(hashes, 0)
+    if hashes:
+        since = now() - timedelta(days=1)
+        for h, n in (
+            await conn.execute(
+                select(ORDERS.c.email_hash, func.count())
+                .where(and_(ORDERS.c.email_hash.in_(hashes), ORDERS.c.created_at >= since))
+                .group_by(ORDERS.c.email_hash)
+            )
+        ).all():
+            counts[h] = int(n)
+    buf.facts["orders"] = Prefetched(absent, counts)
+
+
+def prefetched(conn: AsyncConnection) -> Prefetched | None:
+    buf = pending(conn)
+    found: Prefetched | None = buf.facts.get("orders") if buf is not None else None
+    return found
 
 
 @dataclass(frozen=True)
@@ -86,6 +136,15 @@ async def upsert_order(
     """
     ts = now()
     row = _row(incoming, ts)
+    known = prefetched(conn)
+    key = (incoming.connection, incoming.external_id)
+    if known is not None and key in known.absent:
+        known.absent.discard(key)
+        if row["email_hash"] in known.email_counts:
+            known.email_counts[row["email_hash"]] += 1
+        await write(conn, insert(ORDERS), {**row, "created_at": ts, "version": 1})
+        await _write_lines(conn, incoming, new=True)
+        return UpsertResult(incoming, "created")
     res = await conn.execute(
         insert_ignore(conn, ORDERS, ["connection", "external_id"]).values(**row, created_at=ts, version=1)
     )
@@ -132,6 +191,13 @@ async def save_order(conn: AsyncConnection, order: Order, expected_version: int 
     """Write the hub's current view of ``order``; with ``expected_version`` a lost race raises Conflict."""
     values = _row(order, now())
     values.pop("id")
+    buf = pending(conn)
+    waiting = [r for r in buf.rows("orders") if r["id"] == order.id] if buf is not None else []
+    if waiting:  # created in this transaction and not written yet: change the row to be written
+        if expected_version is not None and waiting[0]["version"] != expected_version:
+            raise Conflict(f"order {order.id} was changed concurrently; reload and retry", order_id=order.id)
+        waiting[0].update(values)
+        return
     q = update(ORDERS).where(ORDERS.c.id == order.id)
     if expected_version is not None:
         q = q.where(ORDERS.c.version == expected_version)

@@ -25,6 +25,7 @@ from hub.errors import InputError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.plugins import InboundEvent
+from hub.store import orders as repo
 from hub.store import tables as t
 from hub.store._upsert import insert_ignore
 
@@ -234,6 +235,7 @@ async def _apply_chunk(hub: Hub, parts: list[_Parsed]) -> bool:
     try:
         async with hub.store.begin() as conn:
             await _lock_chunk(conn, parts)
+            await repo.prefetch(conn, [m.order for p in parts for m in p.messages])
             for p in parts:
                 token = bind(inbox_id=p.item.id, connection=p.item.connection, correlation_id=p.item.event_id)
                 try:

@@ -87,13 +87,26 @@ async def enqueue(
     if coalesce:
         # absorbed by the pending job, whose row we now lock until commit: a worker cannot claim it
         # (SKIP LOCKED) before this change is visible, so the push it makes reads the latest state
-        ins = dialect_insert(conn, J)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["idempotency_key"], set_={"updated_at": ins.excluded.updated_at}
-        )
-        await write(conn, stmt, values, variant="coalesce", prepare=_by_key)
+        await write(conn, _statement(conn, "coalesce"), values, variant="coalesce", prepare=_by_key)
         return
-    await write(conn, insert_ignore(conn, J, ["idempotency_key"]), values, variant="ignore")
+    await write(conn, _statement(conn, "ignore"), values, variant="ignore")
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(conn: AsyncConnection, kind: str) -> Any:
+    """The job INSERT of ``kind`` for the connection's dialect, built once (statements are immutable)."""
+    key = (conn.dialect.name, kind)
+    if key not in _STATEMENTS:
+        if kind == "coalesce":
+            ins = dialect_insert(conn, J)
+            _STATEMENTS[key] = ins.on_conflict_do_update(
+                index_elements=["idempotency_key"], set_={"updated_at": ins.excluded.updated_at}
+            )
+        else:
+            _STATEMENTS[key] = insert_ignore(conn, J, ["idempotency_key"])
+    return _STATEMENTS[key]
 
 
 def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

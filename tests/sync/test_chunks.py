@@ -109,3 +109,34 @@ async def test_a_chunk_whose_lease_was_taken_applies_nothing(hub: Hub) -> None:
     assert await _scalar(hub, select(func.count()).select_from(t.orders)) == 0
     async with hub.store.connect() as c:
         assert (await inv.get_level(c, "SKU-1", "w1")).reserved == 0
+
+
+async def test_velocity_counts_within_a_chunk_are_those_of_one_by_one(hub: Hub) -> None:
+    # fraud_velocity_per_email_per_day = 5: the sixth order of one email today is held
+    for i in range(8):
+        doc = toy.order_doc(f"v{i}")
+        doc["customer"]["email"] = "same@example.com"
+        headers, body = webhook({"id": f"evt-v{i}", "order": doc})
+        await inbox.accept(hub, "shop", headers, body)
+    await drain(hub)
+    async with hub.store.connect() as c:
+        rows = (await c.execute(select(t.orders.c.external_id, t.orders.c.status))).all()
+    status = {r.external_id: r.status for r in rows}
+    assert [status[f"v{i}"] for i in range(8)] == ["released"] * 5 + ["on_hold"] * 3
+
+
+async def test_an_order_created_and_updated_in_one_chunk_ends_in_its_newest_state(hub: Hub) -> None:
+    first = toy.order_doc("u1", updated="2026-01-01T00:00:00+00:00")
+    second = toy.order_doc("u1", updated="2026-01-02T00:00:00+00:00", price="12.00")
+    for evt, doc in (("evt-u1a", first), ("evt-u1b", second)):
+        headers, body = webhook({"id": evt, "order": doc})
+        await inbox.accept(hub, "shop", headers, body)
+    await inbox.process_batch(hub, 10)
+    async with hub.store.connect() as c:
+        rows = (await c.execute(select(t.orders))).all()
+        events = [r.type for r in (await c.execute(select(t.outbox.c.type).order_by(t.outbox.c.seq))).all()]
+    assert len(rows) == 1 and rows[0].status == "released"
+    assert rows[0].data["totals"]["total"]["amount"] in ("12.00", "12")
+    assert events.count("order.created") == 1 and events.count("order.updated") == 1
+    assert await _scalar(hub, select(func.count()).select_from(t.kpi_facts)) == 1
+    assert await _scalar(hub, select(func.count()).select_from(t.order_lines)) == 1
