@@ -96,6 +96,7 @@ class Hub:
             redis=self.redis,
             prefix=self.settings.redis_prefix,
             rate_per_second=cfg.rate_per_second or cls.rate_per_second,
+            max_concurrency=cfg.max_concurrency or cls.max_concurrency,
             **self.state.get("http_options", {}),
         )
         return conn

@@ -164,6 +164,7 @@ def client_for(
     redis: Any = None,
     prefix: str = "orderhub",
     rate_per_second: float | None = None,
+    max_concurrency: int | None = None,
     retry: RetryPolicy = DEFAULT_POLICY,
 ) -> HubClient:
     """The outbound client of one connection: base URL, auth headers, timeouts, limiter, logs.
@@ -171,7 +172,8 @@ def client_for(
     ``transport`` replaces the httpx-aiohttp transport (tests pass a respx router's or an
     ``httpx.MockTransport``); the limiter and logs still apply. With ``redis`` the connection is
     limited to ``rate_per_second`` (default: the connector class's ``rate_per_second``) across every
-    process sharing that Redis and ``prefix``; without ``redis`` there is no rate limit.
+    process sharing that Redis and ``prefix``; without ``redis`` there is no rate limit. At most
+    ``max_concurrency`` requests are in flight (default: the connector class's ``max_concurrency``).
     """
     try:
         base = connector.base_url()
@@ -189,7 +191,7 @@ def client_for(
             rate_per_second=float(rate),
             burst=getattr(connector, "rate_burst", None),
         )
-    max_conc = getattr(connector, "max_concurrency", None)
+    max_conc = max_concurrency or getattr(connector, "max_concurrency", None)
     inner = transport or HubTransport(
         limits=httpx.Limits(max_connections=max(int(max_conc or 0), 100), max_keepalive_connections=100)
     )

@@ -62,3 +62,23 @@ async def test_a_read_timeout_becomes_a_retriable_error(demo: Connector, server:
     async with client_for(demo, timeout=0.1, retry=RetryPolicy(attempts=2, initial=0.001)) as client:
         with pytest.raises(RetriableError, match="failed after 2 attempt"):
             await call(client, "GET", f"{server}/slow")
+
+
+async def test_the_configured_max_concurrency_wins_over_the_connector_class(demo: Connector) -> None:
+    import httpx
+
+    in_flight, peak = 0, 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return httpx.Response(200, json={})
+
+    # the class allows 64 at once; the connection is configured for 3
+    client = client_for(demo, transport=httpx.MockTransport(handler), max_concurrency=3)
+    await asyncio.gather(*(client.get("/x") for _ in range(12)))
+    await client.aclose()
+    assert peak == 3
