@@ -1,11 +1,14 @@
-"""The worker's inbox stage in one process, for profiling: CPU and SQL statements per order.
+"""The worker's stages in one process, for profiling: CPU and SQL statements per order.
 
-    python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--pyinstrument FILE.html]
+    python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--stage inbox|jobs]
+                                   [--pyinstrument FILE.html|FILE.txt]
 
 Creates a fresh database, stocks 100 SKUs over three locations, stores ``--orders`` signed Shopify
 ``orders/create`` webhooks through ``inbox.accept`` (as the API does), then times the worker's
-``inbox.process_batch`` loop alone (no HTTP, no arq) and counts the SQL statements it sends.
-Outbound jobs are written but not run. Prints one JSON object.
+``inbox.process_batch`` loop alone (no arq) and counts the SQL statements it sends. With
+``--stage jobs`` the inbox is processed first, untimed, and the outbound jobs it wrote (ShipBob
+orders, Shopify inventory pushes, made due at once) are timed instead, against the benchmark's
+fake ShipBob/Shopify server (started here). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -13,27 +16,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from bench._harness import PG_ADMIN, REDIS_URL, SHOP_SECRET, Layout, config_toml
+from bench._harness import PG_ADMIN, REDIS_URL, SHOP_SECRET, Layout, config_toml, free_port
 from bench._load import shopify_orders
 
 
-async def run(orders: int, db: str, profile: str | None, batch: int) -> dict[str, Any]:
+async def run(orders: int, db: str, profile: str | None, batch: int, stage: str = "inbox") -> dict[str, Any]:
     import asyncpg
-    from sqlalchemy import event
+    from sqlalchemy import event, update
 
+    from hub.clock import now
     from hub.config import Settings
     from hub.runtime import Hub
     from hub.store import inventory as inv
-    from hub.sync import inbox
+    from hub.store import tables as t
+    from hub.sync import inbox, jobs
 
     tmp = Path(tempfile.mkdtemp(prefix="orderhub-profile-"))
-    (tmp / "orderhub.toml").write_text(config_toml(Layout(), "http://127.0.0.1:9"))
+    fake = None
+    fake_url = "http://127.0.0.1:9"
+    if stage == "jobs":
+        port = free_port()
+        fake = subprocess.Popen([sys.executable, "-m", "bench._fake", "--port", str(port)])  # noqa: ASYNC220
+        fake_url = f"http://127.0.0.1:{port}"
+        await _wait(fake_url + "/_stats")
+    (tmp / "orderhub.toml").write_text(config_toml(Layout(), fake_url))
     dbname = f"orderhub_profile_{uuid.uuid4().hex[:8]}"
     if db == "postgres":
         admin = await asyncpg.connect(PG_ADMIN)
@@ -60,6 +74,11 @@ async def run(orders: int, db: str, profile: str | None, batch: int) -> dict[str
         def count(*_a: Any) -> None:
             statements[0] += 1
 
+        if stage == "jobs":
+            while await inbox.process_batch(hub, batch):
+                pass
+            async with hub.store.begin() as conn:
+                await conn.execute(update(t.sync_jobs).values(next_run_at=now()))
         event.listen(hub.store.engine.sync_engine, "before_cursor_execute", count)
         profiler = None
         if profile:
@@ -70,7 +89,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int) -> dict[str
         cpu0, wall0 = time.process_time(), time.perf_counter()
         done = 0
         while True:
-            n = await inbox.process_batch(hub, batch)
+            n = await (inbox.process_batch(hub, batch) if stage == "inbox" else jobs.run_batch(hub, batch))
             if n == 0:
                 break
             done += n
@@ -83,32 +102,59 @@ async def run(orders: int, db: str, profile: str | None, batch: int) -> dict[str
                 else profiler.output_text(unicode=False, color=False)
             )
             Path(profile).write_text(out)  # noqa: ASYNC240 - once, after the measurement
+        from sqlalchemy import func, select
+
+        async with hub.store.connect() as conn:
+            statuses = dict(
+                (await conn.execute(select(t.sync_jobs.c.status, func.count()).group_by(t.sync_jobs.c.status))).all()
+            )
         return {
-            "orders": done,
+            "stage": stage,
+            "jobs_by_status": {str(k): int(v) for k, v in statuses.items()},
+            "orders": orders,
+            "items": done,
             "db": db,
             "wall_s": round(wall, 3),
             "orders_per_s": round(done / wall, 1),
-            "worker_cpu_ms_per_order": round(cpu * 1000 / max(done, 1), 3),
-            "statements_per_order": round(statements[0] / max(done, 1), 2),
+            "worker_cpu_ms_per_order": round(cpu * 1000 / max(orders, 1), 3),
+            "statements_per_order": round(statements[0] / max(orders, 1), 2),
         }
     finally:
         await hub.close()
+        if fake is not None:
+            fake.terminate()
         if db == "postgres":
             admin = await asyncpg.connect(PG_ADMIN)
             await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             await admin.close()
 
 
+async def _wait(url: str) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        for _ in range(100):
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.profile_worker", description=__doc__.splitlines()[0])
     p.add_argument("--orders", type=int, default=1000)
     p.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    p.add_argument("--batch", type=int, default=50, help="inbox items claimed per batch")
+    p.add_argument("--batch", type=int, default=50, help="inbox items (or jobs) claimed per batch")
+    p.add_argument("--stage", choices=["inbox", "jobs"], default="inbox", help="the stage to time")
     p.add_argument(
         "--pyinstrument", metavar="FILE", help="write a pyinstrument profile of the stage (.html, else text)"
     )
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch))))
+    print(json.dumps(asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch, a.stage))))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -216,6 +216,16 @@ async def get_order(conn: AsyncConnection, order_id: str, *, for_update: bool = 
     if row is None:
         raise NotFound(f"order {order_id} does not exist", order_id=order_id)
     return Order.model_validate(row.data)
+
+
+async def get_orders(conn: AsyncConnection, order_ids: Iterable[str]) -> dict[str, Order]:
+    """Orders by id (those that exist), in one query."""
+    ids = list(order_ids)
+    if not ids:
+        return {}
+    rows = (await conn.execute(select(ORDERS.c.data).where(ORDERS.c.id.in_(ids)))).all()
+    orders = [Order.model_validate(r.data) for r in rows]
+    return {o.id: o for o in orders}
 
 
 async def get_version(conn: AsyncConnection, order_id: str) -> int:

@@ -19,7 +19,7 @@ import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -40,7 +40,6 @@ J = t.sync_jobs
 BASE_DELAY = 2.0
 MAX_DELAY = 1800.0
 #: The operation whose claimed jobs of a connection run as one batch (one channel call for many SKUs).
-INVENTORY_PUSH = "push_inventory"
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
@@ -139,14 +138,15 @@ async def claim(hub: Hub, limit: int = 100) -> list[Any]:
         if not rows:
             return []
         lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
-        for r in rows:
-            # a running coalesced job frees its key, so a change during the run queues a fresh push
-            new_key = f"{r.idempotency_key}:{r.id}" if r.idempotency_key.startswith("coalesce:") else r.idempotency_key
-            await conn.execute(
-                update(J)
-                .where(J.c.id == r.id)
-                .values(status="running", lease_until=lease, idempotency_key=new_key, updated_at=ts)
-            )
+        # a running coalesced job frees its key, so a change during the run queues a fresh push
+        new_key = case(
+            (J.c.idempotency_key.like("coalesce:%"), J.c.idempotency_key + ":" + J.c.id), else_=J.c.idempotency_key
+        )
+        await conn.execute(
+            update(J)
+            .where(J.c.id.in_([r.id for r in rows]))
+            .values(status="running", lease_until=lease, idempotency_key=new_key, updated_at=ts)
+        )
         return list(
             (await conn.execute(select(J).where(J.c.id.in_([r.id for r in rows])).order_by(J.c.created_at))).all()
         )
@@ -168,8 +168,11 @@ class _Limits:
 
 
 async def run_batch(hub: Hub, limit: int = 100) -> int:
-    """Claim and run one batch of due jobs, bounded per connection. The ``push_inventory`` jobs of a
-    connection run together as one batched push (one channel call for many SKUs)."""
+    """Claim and run one batch of due jobs, bounded per connection. Jobs of an operation with a batch
+    form (``push_inventory``: one channel call for many SKUs; ``submit_fulfillment``: one load, one
+    write for many requests) run together per connection (:func:`run_batched`)."""
+    from hub.sync.operations import BATCH_OPERATIONS
+
     jobs = await claim(hub, limit)
     if not jobs:
         return 0
@@ -179,16 +182,17 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
         async with limits.for_connection(hub, job.connection):
             await run_job(hub, job)
 
-    async def pushes(group: list[Any]) -> None:
+    async def batched(group: list[Any]) -> None:
         async with limits.for_connection(hub, group[0].connection):
-            await run_inventory_pushes(hub, group)
+            await run_batched(hub, group)
 
-    # jobs of one object run one after the other, in creation order
+    # jobs of one object run one after the other, in creation order (a claim holds at most one job
+    # per object: a newer job waits for the older one, so batching never reorders an object's jobs)
     by_obj: dict[tuple[str, str | None], list[Any]] = {}
-    by_channel: dict[str, list[Any]] = {}
+    by_op: dict[tuple[str, str], list[Any]] = {}
     for j in jobs:
-        if j.operation == INVENTORY_PUSH:
-            by_channel.setdefault(j.connection, []).append(j)
+        if j.operation in BATCH_OPERATIONS:
+            by_op.setdefault((j.connection, j.operation), []).append(j)
         else:
             by_obj.setdefault((j.connection, j.object_id or j.id), []).append(j)
 
@@ -196,7 +200,7 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
         for j in items:
             await one(j)
 
-    await asyncio.gather(*(chain(v) for v in by_obj.values()), *(pushes(v) for v in by_channel.values()))
+    await asyncio.gather(*(chain(v) for v in by_obj.values()), *(batched(v) for v in by_op.values()))
     return len(jobs)
 
 
@@ -242,35 +246,101 @@ async def _run_job(hub: Hub, job: Any) -> None:
         metrics.job_latency.labels(job.operation).observe(asyncio.get_running_loop().time() - started)
 
 
-async def run_inventory_pushes(hub: Hub, jobs: list[Any]) -> None:
-    """Run the ``push_inventory`` jobs of one connection as one batched push
-    (:func:`hub.sync.operations.push_inventory_batch`); record each job's outcome as :func:`run_job` does."""
-    from hub.sync.operations import push_inventory_batch
+async def _take_many(hub: Hub, jobs: list[Any]) -> list[Any]:
+    """:func:`_take` for many jobs in one statement per lease value: the jobs still ours."""
+    by_lease: dict[Any, list[Any]] = {}
+    for job in jobs:
+        by_lease.setdefault(job.lease_until, []).append(job)
+    kept: set[str] = set()
+    renewed = now() + timedelta(seconds=hub.config.queue.lease_seconds)
+    async with hub.store.begin() as conn:
+        for lease, group in by_lease.items():
+            ids = [j.id for j in group]
+            if lease is None:
+                kept.update(ids)
+                continue
+            res = await conn.execute(
+                update(J)
+                .where(and_(J.c.id.in_(ids), J.c.status == "running", J.c.lease_until == lease))
+                .values(lease_until=renewed)
+                .returning(J.c.id)
+            )
+            kept.update(r.id for r in res.all())
+    return [j for j in jobs if j.id in kept]
+
+
+async def run_batched(hub: Hub, jobs: list[Any]) -> None:
+    """Run jobs of one connection and one operation through the operation's batch form
+    (``hub.sync.operations.BATCH_OPERATIONS``); record each job's outcome as :func:`run_job` does,
+    the successes in one transaction."""
+    from hub.sync.operations import BATCH_OPERATIONS
 
     loop = asyncio.get_running_loop()
     started = loop.time()
-    token = bind(connection=jobs[0].connection, operation=INVENTORY_PUSH)
+    operation = jobs[0].operation
+    token = bind(connection=jobs[0].connection, operation=operation)
     try:
-        taken = [job for job in jobs if await _take(hub, job)]  # fencing, job by job
+        taken = await _take_many(hub, jobs)  # fencing
         if not taken:
             return
         outcomes: dict[str, dict[str, Any] | Exception]
         try:
-            outcomes = await push_inventory_batch(hub, taken)
-        except Exception as exc:  # nothing was pushed (e.g. the levels could not be read): every job
+            outcomes = await BATCH_OPERATIONS[operation](hub, taken)
+        except Exception as exc:  # nothing was done (e.g. the state could not be read): every job
             outcomes = dict.fromkeys((job.id for job in taken), exc)
+        done: list[tuple[Any, dict[str, Any]]] = []
         for job in taken:
-            job_token = bind(job_id=job.id, object_id=job.object_id)
+            outcome = outcomes.get(job.id)
+            if outcome is None:
+                outcome = RuntimeError(f"the batched {operation} returned no outcome for job {job.id}")
+            if isinstance(outcome, Exception):
+                job_token = bind(job_id=job.id, object_id=job.object_id)
+                try:
+                    await _record_failure(hub, job, outcome)
+                finally:
+                    unbind(job_token)
+            else:
+                done.append((job, outcome))
+        if done:
             try:
-                outcome = outcomes.get(job.id)
-                if outcome is None:
-                    outcome = RuntimeError(f"the batched push returned no outcome for job {job.id}")
-                await _record(hub, job, outcome)
-            finally:
-                unbind(job_token)
-                metrics.job_latency.labels(job.operation).observe(loop.time() - started)
+                await _record_done_many(hub, done)
+            except Exception as exc:
+                for job, _ in done:
+                    await _record_failure(hub, job, exc)
+        elapsed = loop.time() - started
+        for job in taken:
+            metrics.job_latency.labels(job.operation).observe(elapsed)
     finally:
         unbind(token)
+
+
+_DONE = (
+    update(J)
+    .where(J.c.id == bindparam("b_id"))
+    .values(
+        status="done",
+        attempts=bindparam("b_attempts"),
+        result=bindparam("b_result"),
+        lease_until=None,
+        updated_at=bindparam("b_ts"),
+    )
+)
+
+
+async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) -> None:
+    from hub.sync.failures import resolve_failures
+
+    ts = now()
+    async with hub.store.begin() as conn:
+        await conn.execute(
+            _DONE,
+            [{"b_id": j.id, "b_attempts": j.attempts + 1, "b_result": r or {}, "b_ts": ts} for j, r in done],
+        )
+        for j, _ in done:
+            if j.attempts:  # only a job that failed before can have a failure to close
+                await resolve_failures(conn, "job", j.id)
+    for j, _ in done:
+        metrics.jobs_total.labels(j.operation, "done").inc()
 
 
 async def _record(hub: Hub, job: Any, outcome: dict[str, Any] | Exception) -> None:

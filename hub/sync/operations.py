@@ -2,8 +2,12 @@
 
 Each is ``async def op(hub, job) -> dict`` (the result stored with the job). They read the
 *current* state when they run (a retried or coalesced job never sends stale data) and
-raise RetriableError/FatalError from the connector. ``push_inventory`` also has a batch form,
-:func:`push_inventory_batch`, which the worker uses for the due pushes of a connection.
+raise RetriableError/FatalError from the connector.
+
+Some also have a batch form in ``BATCH_OPERATIONS`` (``async def op(hub, jobs) -> {job_id:
+result or exception}``, the jobs of one connection), which the worker uses for the due jobs of a
+connection: ``push_inventory`` (one channel call for many SKUs) and ``submit_fulfillment`` (one
+load and one write for many requests, the calls concurrent).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from hub.clock import now
 from hub.errors import FatalError, NotFound
@@ -26,6 +30,18 @@ if TYPE_CHECKING:
 
 Operation = Callable[["Hub", Any], Awaitable[dict[str, Any]]]
 OPERATIONS: dict[str, Operation] = {}
+
+
+BatchOperation = Callable[["Hub", list[Any]], Awaitable[dict[str, "dict[str, Any] | Exception"]]]
+BATCH_OPERATIONS: dict[str, BatchOperation] = {}
+
+
+def batch_operation(name: str) -> Callable[[BatchOperation], BatchOperation]:
+    def deco(fn: BatchOperation) -> BatchOperation:
+        BATCH_OPERATIONS[name] = fn
+        return fn
+
+    return deco
 
 
 def operation(name: str) -> Callable[[Operation], Operation]:
@@ -61,6 +77,7 @@ async def push_inventory(hub: Hub, job: Any) -> dict[str, Any]:
     return outcome
 
 
+@batch_operation("push_inventory")
 async def push_inventory_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[str, Any] | Exception]:
     """``push_inventory`` jobs of one connection as one batched push: the levels of all their SKUs in one
     query, then one :meth:`~hub.plugins.ChannelConnector.push_inventory_many`. Each job's outcome by job
@@ -103,29 +120,72 @@ async def push_inventory_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[str,
 
 @operation("submit_fulfillment")
 async def submit_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
-    connector: WmsConnector = _as(hub, job, WmsConnector)
+    """Create the fulfilment request at the 3PL (a batch of one: see :func:`submit_fulfillment_batch`)."""
+    outcome = (await submit_fulfillment_batch(hub, [job]))[job.id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+_F = t.fulfillments
+_SUBMITTED = (
+    update(_F).where(_F.c.id == bindparam("b_id")).values(external_id=bindparam("b_ext"), updated_at=bindparam("b_ts"))
+)
+
+
+@batch_operation("submit_fulfillment")
+async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[str, Any] | Exception]:
+    """``submit_fulfillment`` jobs of one connection: their requests and orders loaded in two queries,
+    the 3PL calls concurrent (the connection's HTTP client bounds them by ``max_concurrency``), the
+    external ids written in one transaction. Each job's outcome by job id."""
+    import asyncio
+
+    if not jobs:
+        return {}
+    connections = {j.connection for j in jobs}
+    if len(connections) != 1:
+        raise ValueError(f"submit_fulfillment_batch takes the jobs of one connection, got {sorted(connections)}")
+    connector: WmsConnector = _as(hub, jobs[0], WmsConnector)
     async with hub.store.connect() as conn:
-        row = (await conn.execute(select(t.fulfillments).where(t.fulfillments.c.id == job.object_id))).first()
+        rows = {r.id: r for r in (await conn.execute(select(_F).where(_F.c.id.in_({j.object_id for j in jobs})))).all()}
+        orders = await repo.get_orders(conn, {r.order_id for r in rows.values()})
+    out: dict[str, dict[str, Any] | Exception] = {}
+    sent: dict[str, RemoteResult] = {}
+
+    async def one(job: Any) -> None:
+        row = rows.get(job.object_id)
         if row is None:
-            raise FatalError(f"fulfilment {job.object_id} does not exist", connection=job.connection)
-        order = await repo.get_order(conn, row.order_id)
-    if row.status == "cancelled":
-        return {"skipped": "fulfilment was cancelled before it was sent"}
-    req = FulfillmentRequest.model_validate(row.data)
-    r = await connector.submit_fulfillment(req, order)
-    async with hub.store.begin() as conn:
-        # a shipment may have been confirmed meanwhile: only a pending request becomes submitted
-        await conn.execute(
-            update(t.fulfillments)
-            .where(t.fulfillments.c.id == req.id)
-            .values(external_id=r.external_id, updated_at=now())
-        )
-        await conn.execute(
-            update(t.fulfillments)
-            .where(t.fulfillments.c.id == req.id, t.fulfillments.c.status == "pending")
-            .values(status="submitted")
-        )
-    return _result(r)
+            out[job.id] = FatalError(f"fulfilment {job.object_id} does not exist", connection=job.connection)
+            return
+        if row.status == "cancelled":
+            out[job.id] = {"skipped": "fulfilment was cancelled before it was sent"}
+            return
+        order = orders.get(row.order_id)
+        if order is None:
+            out[job.id] = FatalError(f"order {row.order_id} does not exist", connection=job.connection)
+            return
+        try:
+            sent[job.id] = await connector.submit_fulfillment(FulfillmentRequest.model_validate(row.data), order)
+        except Exception as exc:
+            out[job.id] = exc
+
+    await asyncio.gather(*(one(j) for j in jobs))
+    if sent:
+        by_job = {j.id: j for j in jobs}
+        ts = now()
+        async with hub.store.begin() as conn:
+            await conn.execute(
+                _SUBMITTED,
+                [{"b_id": by_job[jid].object_id, "b_ext": r.external_id, "b_ts": ts} for jid, r in sent.items()],
+            )
+            # a shipment may have been confirmed meanwhile: only a pending request becomes submitted
+            await conn.execute(
+                update(_F)
+                .where(_F.c.id.in_([by_job[jid].object_id for jid in sent]), _F.c.status == "pending")
+                .values(status="submitted")
+            )
+        out.update({jid: _result(r) for jid, r in sent.items()})
+    return out
 
 
 @operation("cancel_fulfillment")

@@ -1,0 +1,90 @@
+"""Jobs with a batch form (submit_fulfillment) run many per batch: each 3PL call once, each
+outcome recorded on its own job, a refused request dead-lettered alone (real PostgreSQL, Redis)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import respx
+from sqlalchemy import event, func, select, update
+
+from hub.clock import now
+from hub.runtime import Hub
+from hub.store import tables as t
+from hub.sync import inbox, jobs
+from tests.sync import toy
+from tests.sync.conftest import webhook
+
+
+async def _orders(h: Hub, n: int) -> None:
+    for i in range(n):
+        headers, body = webhook({"id": f"evt-b{i}", "order": toy.order_doc(f"b{i}")})
+        await inbox.accept(h, "shop", headers, body)
+    while await inbox.process_batch(h, 50):
+        pass
+    async with h.store.begin() as c:
+        await c.execute(update(t.sync_jobs).values(next_run_at=now()))
+
+
+async def test_forty_submissions_run_as_one_batch_each_call_once(hub: Hub, router: respx.Router) -> None:
+    calls: list[str] = []
+
+    def create(request: httpx.Request) -> httpx.Response:
+        ref = json.loads(request.content)["reference"]
+        calls.append(ref)
+        return httpx.Response(201, json={"id": f"WMS-{ref}"})
+
+    router.routes["wms_orders"].side_effect = create
+    await _orders(hub, 40)
+    commits: list[int] = []
+    event.listen(hub.store.engine.sync_engine, "commit", lambda _c: commits.append(1))
+    await jobs.run_batch(hub, 100)
+    async with hub.store.connect() as c:
+        subs = (await c.execute(select(t.sync_jobs).where(t.sync_jobs.c.operation == "submit_fulfillment"))).all()
+        fuls = (await c.execute(select(t.fulfillments))).all()
+    assert len(subs) == 40 and {j.status for j in subs} == {"done"}
+    assert sorted(calls) == sorted(f.id for f in fuls) and len(set(calls)) == 40  # once each
+    assert all(f.external_id == f"WMS-{f.id}" and f.status == "submitted" for f in fuls)
+    assert all(j.result["external_id"] == f"WMS-{j.object_id}" for j in subs)
+    assert len(commits) < 12  # claim, fencing, one write of the requests, one of the outcomes (+ the pushes)
+
+
+async def test_a_refused_request_is_dead_lettered_alone(hub: Hub, router: respx.Router) -> None:
+    await _orders(hub, 5)
+    async with hub.store.connect() as c:
+        bad = (await c.execute(select(t.fulfillments.c.id).limit(1))).scalar_one()
+
+    def create(request: httpx.Request) -> httpx.Response:
+        ref = json.loads(request.content)["reference"]
+        if ref == bad:
+            return httpx.Response(422, json={"error": "invalid address"})
+        return httpx.Response(201, json={"id": f"WMS-{ref}"})
+
+    router.routes["wms_orders"].side_effect = create
+    await jobs.run_batch(hub, 100)
+    async with hub.store.connect() as c:
+        rows = {
+            j.object_id: j.status
+            for j in (await c.execute(select(t.sync_jobs).where(t.sync_jobs.c.operation == "submit_fulfillment"))).all()
+        }
+        failures = (await c.execute(select(t.sync_failures))).all()
+        still_pending = (
+            await c.execute(
+                select(func.count()).select_from(t.fulfillments).where(t.fulfillments.c.status == "pending")
+            )
+        ).scalar_one()
+    assert rows.pop(bad) == "failed" and set(rows.values()) == {"done"}
+    assert [f.object_id for f in failures] == [bad] and still_pending == 1
+
+
+async def test_a_batch_whose_lease_was_taken_calls_nothing(hub: Hub, router: respx.Router) -> None:
+    seen: list[Any] = []
+    router.routes["wms_orders"].side_effect = lambda r: seen.append(r) or httpx.Response(201, json={"id": "W"})
+    await _orders(hub, 3)
+    claimed = [j for j in await jobs.claim(hub, 100) if j.operation == "submit_fulfillment"]
+    async with hub.store.begin() as c:  # expired and taken by another worker
+        await c.execute(update(t.sync_jobs).values(lease_until=func.now()))
+    await jobs.run_batched(hub, claimed)
+    assert seen == []
