@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hub.sync.jobs import _Limits
 
 log = get_logger("hub.sync.failures")
+_BATCH = 100  # jobs replayed per batch (operations with a batch form)
 F = t.sync_failures
 J = t.sync_jobs
 IB = t.inbox
@@ -95,10 +96,14 @@ async def record_failure(
     return str(row.id)
 
 
-async def resolve_failures(conn: AsyncConnection, source: str, source_id: str) -> None:
+async def resolve_failures(conn: AsyncConnection, source: str, source_id: str | list[str]) -> None:
+    """Close the open failures of a job or inbox item (or of several: one statement) that is now done."""
+    ids = [source_id] if isinstance(source_id, str) else source_id
+    if not ids:
+        return
     await conn.execute(
         update(F)
-        .where(and_(F.c.source == source, F.c.source_id == source_id, F.c.status != "resolved"))
+        .where(and_(F.c.source == source, F.c.source_id.in_(ids), F.c.status != "resolved"))
         .values(status="resolved", updated_at=now())
     )
 
@@ -381,20 +386,47 @@ class _Replay:
     async def _run(self, todo: list[Any], leased: dict[tuple[str, str], Any]) -> dict[str, str]:
         """Run the leased jobs and items: one object's in order, different objects concurrently; the
         errors of runs that raised (by failure id)."""
+        from hub.sync.operations import BATCH_OPERATIONS
+
         chains: dict[tuple[str, str], list[Any]] = {}
         for f in todo:
             if (f.source, f.source_id) in leased:
                 chains.setdefault((f.connection, f.object_id or f.id), []).append(f)
         crashed: dict[str, str] = {}
 
-        async def chain(items: list[Any]) -> None:
-            for f in items:
-                error = await self._run_one(f, leased[(f.source, f.source_id)])
-                if error is not None:
-                    crashed[f.id] = error
+        async def single(f: Any) -> None:
+            error = await self._run_one(f, leased[(f.source, f.source_id)])
+            if error is not None:
+                crashed[f.id] = error
 
-        await asyncio.gather(*(chain(c) for c in chains.values()))
+        # wave k holds the k-th failure of every object, so an object's failures still replay in order;
+        # within a wave, jobs whose operation has a batch form run as batches (one load, one write)
+        for k in range(max((len(c) for c in chains.values()), default=0)):
+            wave = [c[k] for c in chains.values() if len(c) > k]
+            batches: dict[tuple[str, str], list[Any]] = {}
+            singles: list[Any] = []
+            for f in wave:
+                if f.source == "job" and f.operation in BATCH_OPERATIONS:
+                    batches.setdefault((f.connection, f.operation), []).append(f)
+                else:
+                    singles.append(f)
+            parts = [b[i : i + _BATCH] for b in batches.values() for i in range(0, len(b), _BATCH)]
+            await asyncio.gather(*(self._run_batch(p, leased, crashed) for p in parts), *(single(f) for f in singles))
         return crashed
+
+    async def _run_batch(
+        self, failures: list[Any], leased: dict[tuple[str, str], Any], crashed: dict[str, str]
+    ) -> None:
+        """Run the leased jobs of several failures (one connection, one operation) as one batch."""
+        from hub.sync import jobs
+
+        try:
+            async with self.limits.for_connection(self.hub, failures[0].connection), self.slots:
+                await jobs.run_batched(self.hub, [leased[(f.source, f.source_id)] for f in failures])
+        except Exception as exc:  # reported as failed, like a single run that raised
+            log.exception("batched replay of %d failures raised", len(failures))
+            for f in failures:
+                crashed[f.id] = f"{type(exc).__name__}: {exc}"
 
     async def _run_one(self, f: Any, source: Any) -> str | None:
         """Run one leased job (within its connection's limit) or inbox item; the error if it raised."""

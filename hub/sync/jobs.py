@@ -336,9 +336,7 @@ async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) ->
             _DONE,
             [{"b_id": j.id, "b_attempts": j.attempts + 1, "b_result": r or {}, "b_ts": ts} for j, r in done],
         )
-        for j, _ in done:
-            if j.attempts:  # only a job that failed before can have a failure to close
-                await resolve_failures(conn, "job", j.id)
+        await resolve_failures(conn, "job", [j.id for j, _ in done])
     for j, _ in done:
         metrics.jobs_total.labels(j.operation, "done").inc()
 
