@@ -37,6 +37,13 @@ class Pending:
         self.flushing = False
         self.prepare: dict[tuple[Any, ...], Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {}
         self.facts: dict[str, Any] = {}  # what the transaction learnt up front (see orders.prefetch)
+        # facts that a write to a table makes stale, unless it is one of the statements that keep them
+        self.watch: dict[str, tuple[str, tuple[Any, ...]]] = {}
+
+    def remember(self, fact: str, value: Any, *, table: str, kept_by: tuple[Any, ...] = ()) -> None:
+        """Keep ``value`` for the transaction until a statement other than ``kept_by`` writes ``table``."""
+        self.facts[fact] = value
+        self.watch[fact] = (table, kept_by)
 
     def add(
         self,
@@ -159,7 +166,17 @@ def _touched_cached(clause: Any) -> frozenset[str] | None:
 
 def _autoflush(conn: Connection, clause: Any, *_args: Any, **_kw: Any) -> None:
     buf = conn.info.get(PENDING)
-    if buf is None or buf.flushing or not buf.groups:
+    if buf is None or buf.flushing:
+        return
+    if buf.watch and (
+        isinstance(clause, UpdateBase) or not isinstance(clause, ClauseElement) or isinstance(clause, TextClause)
+    ):
+        written = _touched_cached(clause)
+        for fact, (table, kept_by) in list(buf.watch.items()):
+            if (written is None or table in written) and not any(clause is k for k in kept_by):
+                buf.facts.pop(fact, None)
+                del buf.watch[fact]
+    if not buf.groups:
         return
     # even an INSERT into a buffered table flushes first: rows keep the order they were written in
     touched = _touched_cached(clause)

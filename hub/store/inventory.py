@@ -17,7 +17,7 @@ from hub.clock import now
 from hub.errors import InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
-from hub.store._pending import write
+from hub.store._pending import pending, write
 from hub.store._upsert import insert_ignore
 
 L = t.inventory_levels
@@ -70,7 +70,51 @@ async def _take(conn: AsyncConnection, sku: str, location: str, quantity: int) -
     if quantity <= 0:
         raise InputError(f"reservation quantity must be positive (got {quantity})", sku=sku)
     res = await conn.execute(_TAKE, {"s": sku, "l": location, "q": quantity, "ts": now()})
-    return bool(res.rowcount == 1)
+    if res.rowcount != 1:
+        _forget(conn)  # the known levels proved wrong: read them again
+        return False
+    known = _known(conn)
+    if known is not None and (sku, location) in known.rows:
+        known.rows[(sku, location)][1] += quantity
+    return True
+
+
+@dataclass
+class _Known:
+    """Levels of SKUs whose rows this transaction has locked (see :func:`lock_levels`)."""
+
+    skus: set[str]
+    rows: dict[tuple[str, str], list[int]]  # (sku, location) -> [on_hand, reserved, safety_stock]
+
+
+def _known(conn: AsyncConnection) -> _Known | None:
+    buf = pending(conn)
+    found: _Known | None = buf.facts.get("levels") if buf is not None else None
+    return found
+
+
+def _forget(conn: AsyncConnection) -> None:
+    buf = pending(conn)
+    if buf is not None:
+        buf.facts.pop("levels", None)
+        buf.watch.pop("levels", None)
+
+
+async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> None:
+    """Lock every level row of ``skus`` for this transaction, in (sku, location) order byte-wise (the
+    order every reservation takes them in, so lockers never wait on each other in a cycle), and keep
+    what they hold: :func:`levels` then answers from memory, kept exact by the reservations of this
+    transaction and forgotten as soon as anything else writes a level."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return
+    q = _LEVELS_LOCKED if conn.dialect.name == "postgresql" else _LEVELS
+    rows = (await conn.execute(q, {"skus": wanted})).all()
+    buf = pending(conn)
+    if buf is None:
+        return
+    known = _Known(set(wanted), {(r.sku, r.location): [r.on_hand, r.reserved, r.safety_stock] for r in rows})
+    buf.remember("levels", known, table=L.name, kept_by=(_TAKE,))
 
 
 # hot statements, built once (SQLAlchemy statements are immutable; their cache key is memoised)
@@ -86,6 +130,12 @@ _TAKE = (
     .values(reserved=L.c.reserved + bindparam("q"), updated_at=bindparam("ts"))
 )
 _LEVELS = select(L).where(L.c.sku.in_(bindparam("skus", expanding=True))).order_by(L.c.sku, L.c.location)
+_LEVELS_LOCKED = (  # PostgreSQL; SQLite's default collation is already byte-wise and it locks the whole file
+    select(L)
+    .where(L.c.sku.in_(bindparam("skus", expanding=True)))
+    .order_by(L.c.sku.collate("C"), L.c.location.collate("C"))
+    .with_for_update()
+)
 _LEDGER = insert(t.inventory_ledger)
 
 
@@ -233,6 +283,14 @@ async def levels(conn: AsyncConnection, skus: Iterable[str]) -> list[InventoryLe
     skus = list(skus)
     if not skus:
         return []
+    known = _known(conn)
+    if known is not None and known.skus.issuperset(skus):
+        wanted = set(skus)
+        return [
+            InventoryLevel(sku=s, location=loc, on_hand=v[0], reserved=v[1], safety_stock=v[2])
+            for (s, loc), v in sorted(known.rows.items())
+            if s in wanted
+        ]
     rows = (await conn.execute(_LEVELS, {"skus": skus})).all()
     return [
         InventoryLevel(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -233,6 +234,14 @@ sync_jobs = Table(
 )
 Index("ix_sync_jobs_status_next", sync_jobs.c.status, sync_jobs.c.next_run_at)
 Index("ix_sync_jobs_object", sync_jobs.c.connection, sync_jobs.c.operation, sync_jobs.c.object_id)
+Index(
+    "ix_sync_jobs_open_by_object",
+    sync_jobs.c.connection,
+    sync_jobs.c.object_id,
+    sync_jobs.c.created_at,
+    postgresql_where=text("status IN ('pending', 'running')"),
+    sqlite_where=text("status IN ('pending', 'running')"),
+)
 
 sync_failures = Table(
     "sync_failures",

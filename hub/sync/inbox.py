@@ -25,9 +25,10 @@ from hub.errors import InputError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.plugins import InboundEvent
+from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
-from hub.store._upsert import insert_ignore
+from hub.sync._intake import Batcher, Delivery
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -54,6 +55,9 @@ def _keep_headers(headers: Mapping[str, str]) -> dict[str, str]:
 async def accept(hub: Hub, connection_id: str, headers: Mapping[str, str], body: bytes) -> Accepted:
     """Verify (AuthError when it fails: nothing stored), persist, nudge the worker.
 
+    The delivery is stored with the others arriving at the same time, in one transaction
+    (``hub.sync._intake``: group commit); this returns after that commit.
+    :class:`~hub.sync._intake.IntakeUnavailable` (503) when the transaction fails: nothing stored.
     Duplicates are recognised by the unique (connection, event_id) in the database.
     """
     connector = hub.connector(connection_id)
@@ -64,36 +68,31 @@ async def accept(hub: Hub, connection_id: str, headers: Mapping[str, str], body:
         # authentic but unreadable: keep it under a content hash; processing will record the failure
         ev = InboundEvent(event_id="sha256:" + hashlib.sha256(body).hexdigest(), topic=headers.get("x-shopify-topic"))
         log.warning("unreadable webhook kept", extra={"fields": {"connection": connection_id, "error": str(exc)[:200]}})
-    item_id = new_id("inb")
-    async with hub.store.begin() as conn:
-        res = await conn.execute(
-            insert_ignore(conn, I, ["connection", "event_id"]).values(
-                id=item_id,
-                connection=connection_id,
-                event_id=ev.event_id,
-                topic=ev.topic,
-                object_key=ev.object_key,
-                source_ts=ev.source_ts,
-                headers=_keep_headers(headers),
-                body=body,
-                status="pending",
-                attempts=0,
-                received_at=now(),
-            )
-        )
-        if res.rowcount == 1:
-            accepted = Accepted(item_id, False)
-        else:
-            row = (
-                await conn.execute(
-                    select(I.c.id).where(and_(I.c.connection == connection_id, I.c.event_id == ev.event_id))
-                )
-            ).one()
-            accepted = Accepted(row.id, True)
+    delivery = Delivery(
+        id=new_id("inb"),
+        connection=connection_id,
+        event_id=ev.event_id,
+        topic=ev.topic,
+        object_key=ev.object_key,
+        source_ts=ev.source_ts,
+        headers=_keep_headers(headers),
+        body=body,
+        received_at=now(),
+    )
+    stored = await _batcher(hub).submit(delivery)
+    accepted = Accepted(stored.id, stored.duplicate)
     metrics.webhooks_received.labels(connection_id, "duplicate" if accepted.duplicate else "accepted").inc()
     if not accepted.duplicate:
         await nudge(hub)
     return accepted
+
+
+def _batcher(hub: Hub) -> Batcher:
+    """This process's intake batcher for ``hub`` (one per event loop)."""
+    b: Batcher | None = hub.state.get("intake")
+    if b is None or b.loop is not asyncio.get_running_loop():
+        b = hub.state["intake"] = Batcher(hub.store)
+    return b
 
 
 async def nudge(hub: Hub) -> None:
@@ -204,7 +203,9 @@ async def _lock_chunk(conn: AsyncConnection, parts: list[_Parsed]) -> None:
     order every reservation takes them in. Two chunks, or a chunk and a single item, therefore
     never wait on each other in a cycle."""
     if conn.dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+        # SQLite: BEGIN IMMEDIATE already holds the only write lock; the levels are still worth knowing
+        await inv.lock_levels(conn, {ln.sku for p in parts for m in p.messages for ln in m.order.lines})
+        return
     keys = sorted({p.item.object_key for p in parts if p.item.object_key})
     if keys:
         await conn.execute(
@@ -214,15 +215,7 @@ async def _lock_chunk(conn: AsyncConnection, parts: list[_Parsed]) -> None:
             ),
             {"keys": keys},
         )
-    skus = sorted({ln.sku for p in parts for m in p.messages for ln in m.order.lines})
-    if skus:
-        lv = t.inventory_levels
-        await conn.execute(
-            select(lv.c.sku)
-            .where(lv.c.sku.in_(skus))
-            .order_by(lv.c.sku.collate("C"), lv.c.location.collate("C"))
-            .with_for_update()
-        )
+    await inv.lock_levels(conn, {ln.sku for p in parts for m in p.messages for ln in m.order.lines})
 
 
 async def _apply_chunk(hub: Hub, parts: list[_Parsed]) -> bool:

@@ -99,3 +99,24 @@ async def test_jobs_written_twice_in_one_transaction_are_one_job(store: Store) -
     async with store.connect() as c:
         keys = sorted(r.idempotency_key for r in (await c.execute(select(t.sync_jobs))).all())
     assert keys == ["coalesce:shop:push_inventory:SKU-9", "submit:ful_1"]
+
+
+async def test_locked_levels_are_answered_from_memory_and_forgotten_when_another_write_comes(store: Store) -> None:
+    async with store.begin() as c:
+        await inv.adjust(c, "A", "w1", 5)
+        await inv.adjust(c, "A", "w2", 2)
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        await inv.lock_levels(c, ["A"])
+        before = len(seen)
+        assert [(lv.location, lv.available) for lv in await inv.levels(c, ["A"])] == [("w1", 5), ("w2", 2)]
+        assert await inv.reserve(c, "A", "w1", 3, "o1")
+        assert [(lv.location, lv.reserved) for lv in await inv.levels(c, ["A"])] == [("w1", 3), ("w2", 0)]
+        assert not [s for s in seen[before:] if s.lstrip().upper().startswith("SELECT")]  # from memory
+        await inv.adjust(c, "A", "w2", 4)  # any other write of a level: the known levels are dropped
+        after = len(seen)
+        assert [(lv.location, lv.on_hand, lv.reserved) for lv in await inv.levels(c, ["A"])] == [
+            ("w1", 5, 3),
+            ("w2", 6, 0),
+        ]
+        assert [s for s in seen[after:] if s.lstrip().upper().startswith("SELECT")]  # read again
