@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'CREATE DATABASE "{dbname}"')
         await admin.close()
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{dbname}"
+        url = os.environ.get("PROFILE_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}").format(db=dbname)
     else:
         url = f"sqlite+aiosqlite:///{tmp / 'profile.db'}"
     settings = Settings(

@@ -91,7 +91,9 @@ def email_hash(order: Order) -> str | None:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest() if email else None
 
 
-def _row(order: Order, ts: datetime) -> dict[str, Any]:
+def _row(order: Order, ts: datetime, *, lazy: bool = False) -> dict[str, Any]:
+    """The orders row of ``order``; ``lazy`` keeps the model itself as ``data`` (a buffered row:
+    serialised once, when it is written, however often the transaction changes it)."""
     return {
         "id": order.id,
         "connection": order.connection,
@@ -102,9 +104,13 @@ def _row(order: Order, ts: datetime) -> dict[str, Any]:
         "email_hash": email_hash(order),
         "placed_at": order.placed_at,
         "source_updated_at": order.source_updated_at,
-        "data": order.to_json(),
+        "data": order if lazy else order.to_json(),
         "updated_at": ts,
     }
+
+
+def _serialise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "data": r["data"].to_json()} if isinstance(r["data"], Order) else r for r in rows]
 
 
 async def _write_lines(conn: AsyncConnection, order: Order, *, new: bool = False) -> None:
@@ -142,7 +148,8 @@ async def upsert_order(
         known.absent.discard(key)
         if row["email_hash"] in known.email_counts:
             known.email_counts[row["email_hash"]] += 1
-        await write(conn, insert(ORDERS), {**row, "created_at": ts, "version": 1})
+        lazy = {**row, "data": incoming, "created_at": ts, "version": 1}
+        await write(conn, insert(ORDERS), lazy, prepare=_serialise)
         await _write_lines(conn, incoming, new=True)
         return UpsertResult(incoming, "created")
     res = await conn.execute(
@@ -189,15 +196,17 @@ async def upsert_order(
 
 async def save_order(conn: AsyncConnection, order: Order, expected_version: int | None = None) -> None:
     """Write the hub's current view of ``order``; with ``expected_version`` a lost race raises Conflict."""
-    values = _row(order, now())
-    values.pop("id")
     buf = pending(conn)
     waiting = [r for r in buf.rows("orders") if r["id"] == order.id] if buf is not None else []
     if waiting:  # created in this transaction and not written yet: change the row to be written
         if expected_version is not None and waiting[0]["version"] != expected_version:
             raise Conflict(f"order {order.id} was changed concurrently; reload and retry", order_id=order.id)
+        values = _row(order, now(), lazy=True)
+        values.pop("id")
         waiting[0].update(values)
         return
+    values = _row(order, now())
+    values.pop("id")
     q = update(ORDERS).where(ORDERS.c.id == order.id)
     if expected_version is not None:
         q = q.where(ORDERS.c.version == expected_version)
