@@ -1,8 +1,10 @@
 """Compiling a parsed mapping file into a tree of nodes, and running it on a payload.
 
-Running is the hot path (every inbound order): expressions are compiled once, plain dotted
-paths skip JMESPath entirely, and field paths for error messages are only built when
-something fails (or when ``track`` asks for the origin of every value).
+Running is the hot path (every inbound order): expressions are compiled once, and the common
+forms (dotted paths, ``||``, ``&&``, ``!``, ``[]`` and ``[?...]`` projections) run as plain Python
+with JMESPath's results; each field runs as one function built at the first run (:meth:`ValueNode.fast`),
+and the general :meth:`ValueNode.run` only runs to record an error or when ``track`` asks for the
+origin of every value. Field paths for error messages are only built when something fails.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from numbers import Number
 from typing import Any
 
 import jmespath
@@ -24,13 +27,16 @@ from hub.mapping._transforms import TYPES, TransformError, decimal_sum, split_li
 Getter = Callable[[Any, Any, Any], Any]
 
 _SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_PROJECTION = re.compile(
-    r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\[\]\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$"
-)
 _SOURCES = ("path", "value", "concat", "index")
 
+#: What a field's fast function returns when the general path must run (to record an error).
+SLOW: Any = object()
 
-def _dig(keys: tuple[str, ...]) -> Callable[[Any], Any]:
+#: A JMESPath expression as plain Python: value -> result.
+Fn = Callable[[Any], Any]
+
+
+def _dig(keys: tuple[str, ...]) -> Fn:
     if len(keys) == 1:
         k0 = keys[0]
 
@@ -54,48 +60,170 @@ def _falsy(v: Any) -> bool:
     return v is None or v is False or (isinstance(v, (str, list, dict)) and not v)
 
 
-def _native(rest: str) -> Callable[[Any], Any] | None:
-    """Plain Python for the common expression forms (same results as JMESPath, about 10x faster):
-    ``a.b``, ``a.b || c.d``, and the projection ``items[].a.b``."""
-    if _SIMPLE.match(rest):
-        return _dig(tuple(rest.split(".")))
-    if "||" in rest:
-        parts = [p.strip() for p in rest.split("||")]
-        if all(_SIMPLE.match(p) for p in parts):
-            digs = [_dig(tuple(p.split("."))) for p in parts]
+def _identity(obj: Any) -> Any:
+    return obj
 
-            def first(obj: Any) -> Any:
-                v = None
-                for d in digs:
-                    v = d(obj)
-                    if not _falsy(v):
-                        return v
-                return v
 
-            return first
-    m = _PROJECTION.match(rest)
-    if m:
-        outer, inner = _dig(tuple(m.group(1).split("."))), _dig(tuple(m.group(2).split(".")))
+def _negate(inner: Fn) -> Fn:
+    def negate(obj: Any) -> Any:
+        v: Any = inner(obj)
+        if v == 0 and isinstance(v, Number) and not isinstance(v, bool):
+            return False  # JMESPath: !0 is false
+        return not v
 
-        def project(obj: Any) -> Any:
-            items = outer(obj)
-            if not isinstance(items, list):
-                return None
-            out = []
-            for it in items:
-                for sub in it if isinstance(it, list) else (it,):  # `[]` flattens one level
-                    v = inner(sub)
-                    if v is not None:
-                        out.append(v)
-            return out
+    return negate
 
-        return project
+
+def _either(left: Fn, right: Fn) -> Fn:
+    def either(obj: Any) -> Any:
+        v = left(obj)
+        return right(obj) if _falsy(v) else v
+
+    return either
+
+
+def _both(left: Fn, right: Fn) -> Fn:
+    def both(obj: Any) -> Any:
+        v = left(obj)
+        return v if _falsy(v) else right(obj)
+
+    return both
+
+
+def _flatten(inner: Fn) -> Fn:
+    def flatten(obj: Any) -> Any:
+        base = inner(obj)
+        if not isinstance(base, list):
+            return None
+        out: list[Any] = []
+        for e in base:
+            if isinstance(e, list):
+                out.extend(e)
+            else:
+                out.append(e)
+        return out
+
+    return flatten
+
+
+def _project(base_of: Fn, each: Fn, keep: Fn | None) -> Fn:
+    """A projection (``keep`` None) or a filter projection: ``each`` of the (kept) items, nulls dropped."""
+
+    def project(obj: Any) -> Any:
+        base = base_of(obj)
+        if not isinstance(base, list):
+            return None
+        out = []
+        for e in base:
+            if keep is not None and _falsy(keep(e)):
+                continue
+            v = each(e)
+            if v is not None:
+                out.append(v)
+        return out
+
+    return project
+
+
+#: The JMESPath node types that :func:`_translate` runs as plain Python.
+_NATIVE = frozenset(
+    {
+        "field",
+        "identity",
+        "current",
+        "subexpression",
+        "or_expression",
+        "and_expression",
+        "not_expression",
+        "flatten",
+        "projection",
+        "filter_projection",
+    }
+)
+
+
+def _translate(node: dict[str, Any]) -> Fn | None:
+    """Plain Python with the results of jmespath's interpreter for the common node types (fields,
+    sub-expressions, ``||``, ``&&``, ``!``, projections ``[]``, filters ``[?...]``); None when the
+    expression has another node type (it then runs on JMESPath)."""
+    kind = node["type"]
+    if kind not in _NATIVE:
+        return None
+    children: list[dict[str, Any]] = node.get("children") or []
+    if kind == "field":
+        return _dig((node["value"],))
+    if kind in ("identity", "current"):
+        return _identity
+    if kind == "subexpression" and all(c["type"] == "field" for c in children):
+        return _dig(tuple(c["value"] for c in children))
+    parts = [_translate(c) for c in children]
+    fns = [p for p in parts if p is not None]
+    if len(fns) != len(parts) or not fns:
+        return None
+    if kind == "subexpression":
+
+        def chain(obj: Any) -> Any:
+            for f in fns:
+                obj = f(obj)
+            return obj
+
+        return chain
+    if kind in ("or_expression", "and_expression") and len(fns) == 2:
+        left, right = fns
+        return _either(left, right) if kind == "or_expression" else _both(left, right)
+    if kind == "not_expression" and len(fns) == 1:
+        return _negate(fns[0])
+    if kind == "flatten" and len(fns) == 1:
+        return _flatten(fns[0])
+    if kind == "projection" and len(fns) == 2:
+        return _project(fns[0], fns[1], None)
+    if kind == "filter_projection" and len(fns) == 3:
+        return _project(fns[0], fns[1], fns[2])
     return None
+
+
+def _nothing(item: Any, root: Any, ctx: Any) -> None:
+    return None
+
+
+def _bind(get: Fn, base: str) -> Getter:
+    if base == "root":
+        return lambda item, root, ctx: get(root)
+    if base == "ctx":
+        return lambda item, root, ctx: get(ctx)
+    return lambda item, root, ctx: get(item)
+
+
+def _path(keys: tuple[str, ...], base: str) -> Getter:
+    """A dotted path as one function of (item, root, ctx) (the most common expression: no wrapper call)."""
+    if base == "ctx":
+        return _bind(_dig(keys), base)
+    on_root = base == "root"
+    if len(keys) == 1:
+        k0 = keys[0]
+
+        def one(item: Any, root: Any, ctx: Any) -> Any:
+            obj = root if on_root else item
+            return obj.get(k0) if isinstance(obj, dict) else None
+
+        return one
+
+    def many(item: Any, root: Any, ctx: Any) -> Any:
+        obj = root if on_root else item
+        for k in keys:
+            if not isinstance(obj, dict):
+                return None
+            obj = obj.get(k)
+        return obj
+
+    return many
 
 
 def compile_expression(text: str) -> Getter:
     """Compile ``text``: ``$.a.b`` reads from the payload root, ``$ctx.a`` from the context, anything
-    else from the current item. Raises ``ValueError`` with the JMESPath syntax error."""
+    else from the current item. Raises ``ValueError`` with the JMESPath syntax error.
+
+    The common forms run as plain Python (same results as JMESPath, several times faster)."""
     base = "item"
     rest = text.strip()
     if rest == "$":
@@ -104,17 +232,14 @@ def compile_expression(text: str) -> Getter:
         base, rest = "ctx", rest[5:]
     elif rest.startswith("$."):
         base, rest = "root", rest[2:]
-    get = _native(rest)
-    if get is None:
-        try:
-            get = jmespath.compile(rest).search
-        except JMESPathError as exc:
-            raise ValueError(f"invalid JMESPath expression {text!r}: {exc}") from None
-    if base == "root":
-        return lambda item, root, ctx: get(root)
-    if base == "ctx":
-        return lambda item, root, ctx: get(ctx)
-    return lambda item, root, ctx: get(item)
+    if _SIMPLE.match(rest):
+        return _path(tuple(rest.split(".")), base)
+    try:
+        parsed = jmespath.compile(rest)
+    except JMESPathError as exc:
+        raise ValueError(f"invalid JMESPath expression {text!r}: {exc}") from None
+    native = _translate(parsed.parsed)
+    return _bind(native if native is not None else parsed.search, base)
 
 
 def jsonable(value: Any) -> Any:
@@ -186,12 +311,87 @@ class ValueNode(Node):
         self.required = False
         self.hint = ""
 
+    def _source(self) -> Getter | None:
+        """The raw value as a function of (item, root, ctx); None for ``index:`` (it needs the index)."""
+        if self.get is not None:
+            return self.get
+        if self.concat is not None:
+            parts, sep = self.concat, self.separator
+
+            def concat(item: Any, root: Any, ctx: Any) -> Any:
+                values = [p(item, root, ctx) for p in parts]
+                return sep.join(str(v) for v in values if v not in (None, "")) or None
+
+            return concat
+        if self.index_base is not None:
+            return None
+        const = self.const
+        return lambda item, root, ctx: const
+
+    def fast(self) -> Getter | None:
+        """This field as one function of (item, root, ctx), for runs without ``track``; None when
+        only :meth:`run` can do it (an ``index:`` field).
+
+        The function returns what :meth:`run` returns, or :data:`SLOW` where :meth:`run` would record
+        an error: the caller then calls :meth:`run`, which records it."""
+        src = self._source()
+        if src is None:
+            return None
+        typ, convert, summed, required = self.type, self.convert, self.sum, self.required
+        has_default, default, split, enum = self.has_default, self.default, self.split, self.enum
+        lookup = self.lookup is not None or self.lookup_ctx is not None
+        plain = typ is None and split is None and enum is None and not lookup
+        if plain and self.get is not None and not (summed or required or has_default):
+            return src  # a path and nothing else: its value as it is (None leaves the field out)
+        money, minus = typ == "money", self.minus
+        if money and self.currency is None:
+            return None
+        currency: Getter = self.currency or _nothing
+        want_list, table_of, mapped = typ == "list", self._table, self._map
+
+        def field(item: Any, root: Any, ctx: Any) -> Any:
+            raw = src(item, root, ctx)
+            if (raw is None or (required and raw == "")) and not summed:
+                if not has_default:
+                    return SLOW if required else None
+                raw = default
+            value = raw
+            try:
+                if split is not None:
+                    value = split_list(value, split)
+                if enum is not None:
+                    value = mapped(value, enum, "enum")
+                elif lookup:
+                    table = table_of(item, root, ctx)
+                    if not isinstance(table, dict):
+                        return SLOW
+                    value = mapped(value, table, "lookup table")
+                if value is None and not summed:
+                    return None
+                if money:
+                    amount = decimal_sum(value) if summed else to_decimal(value)
+                    if minus is not None:
+                        amount -= decimal_sum(minus(item, root, ctx))
+                    return to_money(amount, currency(item, root, ctx))
+                if summed:
+                    total = decimal_sum(value)
+                    return total if convert is None else convert(total)
+                if convert is not None:
+                    return convert(value)
+            except TransformError:
+                return SLOW
+            if want_list and not isinstance(value, list):
+                return SLOW
+            return value
+
+        return field
+
     def _fail(self, run: Run, prefix: str, raw: Any, message: str) -> None:
         run.fail(self.line, _join(prefix, self.name), raw, message + (f"; {self.hint}" if self.hint else ""))
 
-    def _table(self, item: Any, run: Run) -> Any:
+    def _table(self, item: Any, root: Any, ctx: Any) -> Any:
         if self.lookup_ctx is not None:
-            return self.lookup_ctx(item, run.root, run.ctx)
+            return self.lookup_ctx(item, root, ctx)
         return self.lookups.get(self.lookup or "")
 
     def run(self, item: Any, index: int, run: Run, prefix: str) -> Any:
@@ -223,7 +423,7 @@ class ValueNode(Node):
             if self.enum is not None:
                 value = self._map(value, self.enum, "enum")
             elif self.lookup is not None or self.lookup_ctx is not None:
-                table = self._table(item, run)
+                table = self._table(item, run.root, run.ctx)
                 if not isinstance(table, dict):
                     raise TransformError(f"lookup table {self.lookup!r} is not available (expected a table)")
                 value = self._map(value, table, f"lookup table {self.lookup!r}")
@@ -270,6 +470,7 @@ class ObjectNode(Node):
         self.scope = scope
         self.required = required
         self.children: list[Node] = []
+        self._plan: list[tuple[str, Getter | None, Node]] | None = None
 
     def run(self, item: Any, index: int, run: Run, prefix: str) -> Any:
         if self.scope is not None:
@@ -285,11 +486,30 @@ class ObjectNode(Node):
 
     def fields(self, item: Any, run: Run, here: str, index: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for child in self.children:
-            v = child.run(item, index, run, here)
+        if run.track:
+            for child in self.children:
+                v = child.run(item, index, run, here)
+                if v is not None:
+                    out[child.name] = v
+            return out
+        plan = self._plan if self._plan is not None else self._make_plan()
+        root, ctx = run.root, run.ctx
+        for name, fast, child in plan:
+            if fast is None:
+                v = child.run(item, index, run, here)
+            else:
+                v = fast(item, root, ctx)
+                if v is SLOW:
+                    v = child.run(item, index, run, here)
             if v is not None:
-                out[child.name] = v
+                out[name] = v
         return out
+
+    def _make_plan(self) -> list[tuple[str, Getter | None, Node]]:
+        """(name, fast function or None, node) of each field, made at the first run."""
+        plan = [(c.name, c.fast() if isinstance(c, ValueNode) else None, c) for c in self.children]
+        self._plan = plan
+        return plan
 
 
 class ListNode(Node):

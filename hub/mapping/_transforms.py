@@ -21,17 +21,19 @@ class TransformError(ValueError):
 def to_decimal(value: Any) -> Decimal:
     """A Decimal from a decimal string, an int or a JSON number (read by its shortest decimal text,
     so the float ``0.06`` becomes ``Decimal("0.06")``, never ``0.059999...``)."""
-    if isinstance(value, bool):
+    if isinstance(value, str):  # the usual case first: JSON amounts are text
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise TransformError(f"expected a decimal number, got {value!r}") from None
+    elif isinstance(value, bool):
         raise TransformError(f"expected a decimal number, got the boolean {value!r}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         d = value
     elif isinstance(value, float):
         d = Decimal(repr(value))
-    elif isinstance(value, (int, str)):
-        try:
-            d = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise TransformError(f"expected a decimal number, got {value!r}") from None
+    elif isinstance(value, int):
+        d = Decimal(value)
     else:
         raise TransformError(f"expected a decimal number, got {type(value).__name__} {value!r}")
     if not d.is_finite():
@@ -54,10 +56,17 @@ def decimal_sum(value: Any) -> Decimal:
 
 def to_money(amount: Any, currency: Any) -> dict[str, Any]:
     """``{"amount": Decimal, "currency": "EUR"}`` rounded to the currency's minor units."""
-    if not isinstance(currency, str) or not is_currency(currency.upper()):
+    cur = _currency(currency) if isinstance(currency, str) else None
+    if cur is None:
         raise TransformError(f"not an ISO 4217 currency code: {currency!r}")
-    cur = currency.upper()
     return {"amount": quantize(to_decimal(amount), cur), "currency": cur}
+
+
+@lru_cache(maxsize=1024)
+def _currency(text: str) -> str | None:
+    """The ISO 4217 code ``text`` names (any case), or None."""
+    code = text.upper()
+    return code if is_currency(code) else None
 
 
 def to_string(value: Any) -> str:

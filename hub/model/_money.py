@@ -78,8 +78,8 @@ def to_decimal(value: Any) -> Decimal:
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor units; never returns negative zero."""
-    q = amount.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
-    return q.copy_abs() if q.is_zero() else q
+    q = amount.quantize(_quantum(currency), ROUND_HALF_UP)
+    return q if q else q.copy_abs()
 
 
 class Money(BaseModel):

@@ -7,11 +7,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, model_validator
 
 from hub.errors import TotalsMismatch
 from hub.model._common import Address, Customer, Model
-from hub.model._money import Money
+from hub.model._money import Money, quantize
 from hub.model._status import OrderStatus, check_transition
 
 
@@ -176,12 +176,23 @@ class Order(Model):
     decisions: list[Decision] = Field(default_factory=list)
     channel_status: str | None = Field(default=None, description="the source's own status, verbatim")
 
-    @model_validator(mode="after")
-    def _check(self) -> Order:
-        problems = totals_problems(self)
+    # Set on an instance whose totals this validator checked. Pydantic passes an existing Order
+    # through a field (``OrderUpserted(order=...)``) without revalidating it but still runs model
+    # validators on it; the mark saves checking the same instance twice. A slot, not a field or a
+    # private attribute: it is not compared, dumped or copied, so a ``model_copy`` is checked again.
+    __slots__ = ("_totals_checked",)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check(cls, data: Any, handler: ModelWrapValidatorHandler[Order]) -> Order:
+        if isinstance(data, Order) and getattr(data, "_totals_checked", False):
+            return handler(data)
+        order = handler(data)
+        problems = totals_problems(order)
         if problems:
             raise ValueError("; ".join(problems))
-        return self
+        object.__setattr__(order, "_totals_checked", True)
+        return order
 
     def line(self, line_no: int) -> OrderLine:
         for ln in self.lines:
@@ -199,12 +210,15 @@ class Order(Model):
         return [h for h in self.holds if h.released_at is None]
 
 
+_TOTALS = ("subtotal", "shipping", "tax", "discount", "total")
+
+
 def totals_problems(order: Order) -> list[str]:
     """Every way the order's totals fail to add up (empty when they do)."""
     cur = order.currency
     t = order.totals
     out: list[str] = []
-    for name in ("subtotal", "shipping", "tax", "discount", "total"):
+    for name in _TOTALS:
         m: Money = getattr(t, name)
         if m.currency != cur:
             out.append(f"totals.{name} is in {m.currency}, the order in {cur}")
@@ -213,6 +227,57 @@ def totals_problems(order: Order) -> list[str]:
             out.append(f"line {ln.line_no} is priced in {ln.unit_price.currency}, the order in {cur}")
     if out:
         return out
+    # Decimal sums when every amount is in the order currency (the usual case); otherwise Money
+    # arithmetic, which raises CurrencyMismatch naming the two currencies.
+    sums = _decimal_sums(order, cur) or _money_sums(order, cur)
+    for name, expected in zip(_TOTALS, sums, strict=True):
+        given: Decimal = getattr(t, name).amount
+        if given != expected:
+            out.append(f"totals.{name} is {given} but the lines add up to {expected} {cur}")
+    return out
+
+
+def _decimal_sums(order: Order, cur: str) -> tuple[Decimal, ...] | None:
+    """(subtotal, shipping, tax, discount, total) of the lines in ``cur``, rounded as Money rounds;
+    None when a discount, tax or shipping amount is in another currency.
+
+    Exact: every amount is already rounded to the currency's minor units, so sums and products
+    by a quantity need no rounding until the end."""
+    subtotal = shipping = tax = discount = Decimal(0)
+    for ln in order.lines:
+        net = ln.unit_price.amount * ln.quantity
+        d = ln.discount
+        if d is not None:
+            if d.currency != cur:
+                return None
+            net -= d.amount
+            discount += d.amount
+        subtotal += net
+        for tl in ln.tax_lines:
+            if tl.amount.currency != cur:
+                return None
+            tax += tl.amount.amount
+    for s in order.shipping_lines:
+        if s.price.currency != cur:
+            return None
+        net = s.price.amount
+        d = s.discount
+        if d is not None:
+            if d.currency != cur:
+                return None
+            net -= d.amount
+            discount += d.amount
+        shipping += net
+        for tl in s.tax_lines:
+            if tl.amount.currency != cur:
+                return None
+            tax += tl.amount.amount
+    total = subtotal + shipping + (Decimal(0) if order.taxes_included else tax)
+    return tuple(quantize(x, cur) for x in (subtotal, shipping, tax, discount, total))
+
+
+def _money_sums(order: Order, cur: str) -> tuple[Decimal, ...]:
+    """The same sums with Money arithmetic (raises CurrencyMismatch on a second currency)."""
     subtotal = Money.sum((ln.net for ln in order.lines), cur)
     shipping = Money.sum((s.net for s in order.shipping_lines), cur)
     tax = Money.sum((ln.tax for ln in order.lines), cur) + Money.sum(
@@ -222,17 +287,7 @@ def totals_problems(order: Order) -> list[str]:
         (s.discount for s in order.shipping_lines if s.discount), cur
     )
     total = subtotal + shipping + (Money.zero(cur) if order.taxes_included else tax)
-    for name, expected in (
-        ("subtotal", subtotal),
-        ("shipping", shipping),
-        ("tax", tax),
-        ("discount", discount),
-        ("total", total),
-    ):
-        given: Money = getattr(t, name)
-        if given != expected:
-            out.append(f"totals.{name} is {given.amount} but the lines add up to {expected.amount} {cur}")
-    return out
+    return (subtotal.amount, shipping.amount, tax.amount, discount.amount, total.amount)
 
 
 def check_totals(order: Order) -> None:
