@@ -70,10 +70,22 @@ def serve(host: str, port: int, worker: bool | None) -> None:
 @click.command("worker")
 @click.option("--concurrency", default=4, show_default=True, type=int, help="Jobs run at once by this worker.")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
-def worker(concurrency: int, burst: bool) -> None:
+@click.option(
+    "--nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this worker's CPU priority (os.nice): on a machine shared with `orderhub serve`, webhook "
+    "intake keeps its latency while a backlog drains (the backlog is durable; it only waits).",
+)
+def worker(concurrency: int, burst: bool, nice: int) -> None:
     """An arq worker; any number may run, on any number of machines (they share ORDERHUB_REDIS_URL)."""
+    import os
+
     from hub.sync.worker import make_worker
 
+    if nice:
+        os.nice(nice)
     settings = Settings()
     if not settings.redis_url:
         raise click.UsageError("set ORDERHUB_REDIS_URL: workers on several processes must share one Redis")

@@ -1,0 +1,27 @@
+"""``orderhub worker --nice``: the worker lowers its own CPU priority before it starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import main
+
+
+def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setenv("ORDERHUB_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setattr("os.nice", lambda n: calls.append(("nice", n)) or n)
+
+    class _Worker:
+        def run(self) -> None:
+            calls.append(("run",))
+
+    monkeypatch.setattr("hub.sync.worker.make_worker", lambda *a, **k: _Worker())
+    result = CliRunner().invoke(main, ["worker", "--nice", "10"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("nice", 10), ("run",)]
+    result = CliRunner().invoke(main, ["worker", "--nice", "25"])
+    assert result.exit_code != 0 and "25" in result.output
