@@ -4,6 +4,7 @@ Starts the hub as in production (``orderhub serve --no-worker`` + K ``orderhub w
 fresh PostgreSQL database (or SQLite) and a unique Redis prefix, drives it from a separate process with
 signed Shopify webhooks or API calls over loopback, prints a table (or JSON with ``--json``) and writes
 ``bench/results/<date>-<scenario>.json``. Scenarios: ingest, flash-sale, inventory-burst, replay, scale,
+intake (the webhook intake alone: no worker, ``--rate`` webhooks/s, ack latency and API CPU per webhook),
 or ``all``.
 """
 

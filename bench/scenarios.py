@@ -493,3 +493,54 @@ async def scale(o: Options) -> dict[str, Any]:
 
 def summarize(values: list[float]) -> dict[str, float]:
     return {"mean": round(statistics.fmean(values), 1)} if values else {}
+
+
+# ----------------------------------------------------------------------------- intake
+@scenario("intake")
+async def intake(o: Options) -> dict[str, Any]:
+    """The webhook intake alone: ``orderhub serve --no-worker`` and no worker, N signed ``orders/create``
+    webhooks offered open-loop at ``--rate`` (default 500/s, 10,000 = 20 s); ack latency and the CPU
+    each process spends per webhook. Nothing is processed: the inbox only fills."""
+    n = o.orders or (1_000 if o.quick else 10_000)
+    async with Harness(workers=0, db=o.db, concurrency=o.worker_concurrency) as h:
+        warm = await h.load(
+            orders={"n": 200, "skus": SKUS, "id_base": next_ids(200)}, rate=None, concurrency=o.concurrency
+        )
+        load = await h.load(
+            orders={"n": n, "skus": SKUS, "id_base": next_ids(n)}, rate=o.rate, concurrency=max(o.concurrency, 256)
+        )
+        assert h.sampler is not None
+        cpu = h.sampler.close_window()
+        window = time.time() - load["start"]
+        stored = int(await h.scalar("SELECT count(*) FROM inbox") or 0)
+        rss = h.sampler.peak_rss
+    ok = load["status"].get("202", 0)
+    acked = ok + warm["status"].get("202", 0)
+    cpu_ms = {k: round(v * window * 1000 / max(ok, 1), 3) for k, v in cpu.items()}
+    send_s = max(load["end"] - load["start"], 1e-6)
+    ack = {"p50": pct(load["ack_ms"], 50), "p99": pct(load["ack_ms"], 99), "max": pct(load["ack_ms"], 100)}
+    per_s = max(int(o.rate), 1)  # request i is due at i / rate: one slice per second of the schedule
+    by_second = [pct(load["ack_ms"][i : i + per_s], 99) for i in range(0, len(load["ack_ms"]), per_s)]
+    return {
+        "settings": {"webhooks": n, "rate": o.rate, "workers": 0, "db": o.db},
+        "status": load["status"],
+        "errors": load["errors"][:5],
+        "send_seconds": round(send_s, 2),
+        "acked_per_second": round(ok / send_s, 1),
+        "ack_ms": ack,
+        "ack_p99_ms_by_second": by_second,
+        "cpu_cores": cpu,
+        "cpu_ms_per_webhook": cpu_ms,
+        "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in rss.items()},
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        # nothing acknowledged that is not stored; nothing stored twice
+        "checks": {"acked": acked, "stored": stored, "all_acked_stored": stored == acked, "all_acked": ok == n},
+        "figures": {
+            f"ack p50/p99/max ms @ {o.rate:g}/s": f"{ack['p50']} / {ack['p99']} / {ack['max']}",
+            "acked/s": round(ok / send_s, 1),
+            "API CPU ms per webhook": cpu_ms.get("api"),
+            "PostgreSQL CPU ms per webhook": cpu_ms.get("postgresql"),
+            "load generator CPU ms per webhook": cpu_ms.get("load"),
+        },
+        "targets": [target(f"p99 ack ms at {o.rate:g}/s (intake alone)", ack["p99"], "<=", 25)],
+    }

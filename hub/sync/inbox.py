@@ -96,6 +96,11 @@ def _batcher(hub: Hub) -> Batcher:
 
 
 async def nudge(hub: Hub) -> None:
+    """Tell the workers there is inbox work: one ``drain`` job per 50 ms bucket.
+
+    The enqueue runs in the background, so a webhook's answer never waits for Redis; a nudge that
+    fails is logged and costs nothing but latency (each worker's tick drains the inbox every second).
+    """
     from hub.sync.queue import bucket_id
 
     queue = hub.state.get("queue")
@@ -104,7 +109,20 @@ async def nudge(hub: Hub) -> None:
         if hub.state.get("last_nudge") == job_id:
             return  # this 50 ms bucket is already queued: one drain serves every webhook in it
         hub.state["last_nudge"] = job_id
+        task = asyncio.create_task(_enqueue_drain(queue, job_id))
+        running: set[asyncio.Task[None]] = hub.state.setdefault("nudges", set())
+        running.add(task)  # a reference until it ends (the loop keeps only weak ones)
+        task.add_done_callback(running.discard)
+
+
+async def _enqueue_drain(queue: Any, job_id: str) -> None:
+    try:
         await queue.enqueue("drain", job_id=job_id)
+    except Exception as exc:
+        log.warning(
+            "worker nudge failed; the inbox is drained at the workers' next tick",
+            extra={"fields": {"job_id": job_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}},
+        )
 
 
 async def claim(hub: Hub, limit: int = 100) -> list[Any]:
