@@ -39,6 +39,19 @@ class Pending:
         self.facts: dict[str, Any] = {}  # what the transaction learnt up front (see orders.prefetch)
         # facts that a write to a table makes stale, unless it is one of the statements that keep them
         self.watch: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        # changes kept in memory and written by one statement at the flush (before the inserts)
+        self.updates: dict[str, Deferred] = {}
+
+    def deferred(self, name: str, factory: Callable[[], Deferred]) -> Deferred:
+        """The deferred change ``name`` of this transaction (made by ``factory`` the first time)."""
+        if name not in self.updates:
+            self.updates[name] = factory()
+            self.tables.add(self.updates[name].table)
+        return self.updates[name]
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.groups or self.updates)
 
     def remember(self, fact: str, value: Any, *, table: str, kept_by: tuple[Any, ...] = ()) -> None:
         """Keep ``value`` for the transaction until a statement other than ``kept_by`` writes ``table``."""
@@ -77,6 +90,21 @@ class Pending:
         self.groups, self.prepare, self.tables = {}, {}, set()
         return out
 
+    def take_updates(self) -> list[Deferred]:
+        out = list(self.updates.values())
+        self.updates = {}
+        return out
+
+
+class Deferred:
+    """A change that a transaction keeps in memory and writes with one statement at its flush."""
+
+    table: str = ""
+
+    def run(self, conn: Connection) -> None:
+        """Write the change (synchronous: called inside SQLAlchemy's greenlet); raise if it does not hold."""
+        raise NotImplementedError
+
 
 def pending(conn: AsyncConnection | Connection) -> Pending | None:
     """The buffer of a transaction opened by ``Store.begin`` (None: write at once)."""
@@ -108,10 +136,12 @@ async def write(
 async def flush_pending(conn: AsyncConnection) -> None:
     """Insert the buffered rows now (before the commit, or before reading them back)."""
     buf = pending(conn)
-    if not buf or not buf.groups:
+    if not buf or not buf.dirty:
         return
     buf.flushing = True
     try:
+        for change in buf.take_updates():
+            await conn.run_sync(change.run)
         for stmt, rows in buf.take():
             if rows:
                 await conn.execute(stmt, rows)
@@ -122,6 +152,8 @@ async def flush_pending(conn: AsyncConnection) -> None:
 def _flush_sync(conn: Connection, buf: Pending) -> None:
     buf.flushing = True
     try:
+        for change in buf.take_updates():
+            change.run(conn)
         for stmt, rows in buf.take():
             if rows:
                 conn.execute(stmt, rows)
@@ -176,7 +208,7 @@ def _autoflush(conn: Connection, clause: Any, *_args: Any, **_kw: Any) -> None:
             if (written is None or table in written) and not any(clause is k for k in kept_by):
                 buf.facts.pop(fact, None)
                 del buf.watch[fact]
-    if not buf.groups:
+    if not buf.dirty:
         return
     # even an INSERT into a buffered table flushes first: rows keep the order they were written in
     touched = _touched_cached(clause)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
 from hub.errors import InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
-from hub.store._pending import pending, write
+from hub.store._pending import Deferred, pending, write
 from hub.store._upsert import insert_ignore
 
 L = t.inventory_levels
@@ -69,14 +69,56 @@ async def _take(conn: AsyncConnection, sku: str, location: str, quantity: int) -
     """The conditional UPDATE of a reservation (no ledger row)."""
     if quantity <= 0:
         raise InputError(f"reservation quantity must be positive (got {quantity})", sku=sku)
+    known = _known(conn)
+    buf = pending(conn)
+    if known is not None and buf is not None and not buf.flushing and (sku, location) in known.rows:
+        # the row is locked by this transaction and known exactly: check in memory, write at the flush
+        level = known.rows[(sku, location)]
+        if level[0] - level[1] - level[2] < quantity:
+            return False
+        level[1] += quantity
+        taken = buf.deferred("reservations", _Reservations)
+        assert isinstance(taken, _Reservations)
+        taken.quantities[(sku, location)] = taken.quantities.get((sku, location), 0) + quantity
+        return True
     res = await conn.execute(_TAKE, {"s": sku, "l": location, "q": quantity, "ts": now()})
     if res.rowcount != 1:
         _forget(conn)  # the known levels proved wrong: read them again
         return False
-    known = _known(conn)
     if known is not None and (sku, location) in known.rows:
         known.rows[(sku, location)][1] += quantity
     return True
+
+
+class _Reservations(Deferred):
+    """Reservations made against locked, known levels: written by one conditional UPDATE at the flush,
+    which the database still checks (a unit promised twice would fail it and roll everything back)."""
+
+    table = "inventory_levels"
+
+    def __init__(self) -> None:
+        self.quantities: dict[tuple[str, str], int] = {}
+
+    def run(self, conn: Connection) -> None:
+        items = sorted(self.quantities.items())
+        if not items:
+            return
+        ts = now()
+        if conn.dialect.name == "postgresql":
+            params = {
+                "skus": [s for (s, _l), _q in items],
+                "locs": [loc for (_s, loc), _q in items],
+                "qs": [q for _k, q in items],
+                "ts": ts,
+            }
+            done = len(conn.execute(_TAKE_MANY, params).all())
+        else:
+            done = conn.execute(_TAKE, [{"s": s, "l": loc, "q": q, "ts": ts} for (s, loc), q in items]).rowcount
+        if done != len(items):
+            raise InsufficientStock(
+                f"{len(items) - done} of {len(items)} reservations of this transaction no longer fit the stock; "
+                "nothing was reserved",
+            )
 
 
 @dataclass
@@ -114,7 +156,7 @@ async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> None:
     if buf is None:
         return
     known = _Known(set(wanted), {(r.sku, r.location): [r.on_hand, r.reserved, r.safety_stock] for r in rows})
-    buf.remember("levels", known, table=L.name, kept_by=(_TAKE,))
+    buf.remember("levels", known, table=L.name, kept_by=(_TAKE, _TAKE_MANY))
 
 
 # hot statements, built once (SQLAlchemy statements are immutable; their cache key is memoised)
@@ -128,6 +170,12 @@ _TAKE = (
         )
     )
     .values(reserved=L.c.reserved + bindparam("q"), updated_at=bindparam("ts"))
+)
+_TAKE_MANY = text(
+    "UPDATE inventory_levels AS l SET reserved = l.reserved + v.q, updated_at = :ts "
+    "FROM unnest(CAST(:skus AS text[]), CAST(:locs AS text[]), CAST(:qs AS integer[])) AS v(sku, location, q) "
+    "WHERE l.sku = v.sku AND l.location = v.location AND l.on_hand - l.reserved - l.safety_stock >= v.q "
+    "RETURNING l.sku"
 )
 _LEVELS = select(L).where(L.c.sku.in_(bindparam("skus", expanding=True))).order_by(L.c.sku, L.c.location)
 _LEVELS_LOCKED = (  # PostgreSQL; SQLite's default collation is already byte-wise and it locks the whole file

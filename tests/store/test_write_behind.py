@@ -120,3 +120,29 @@ async def test_locked_levels_are_answered_from_memory_and_forgotten_when_another
             ("w2", 6, 0),
         ]
         assert [s for s in seen[after:] if s.lstrip().upper().startswith("SELECT")]  # read again
+
+
+async def test_reservations_made_in_memory_are_still_checked_by_the_database(store: Store) -> None:
+    async with store.begin() as c:
+        await inv.adjust(c, "A", "w1", 5)
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        await inv.lock_levels(c, ["A"])
+        before = len(seen)
+        assert await inv.reserve(c, "A", "w1", 3, "o1")
+        assert not await inv.reserve(c, "A", "w1", 3, "o2")  # refused in memory: 2 left
+        assert len(seen) == before  # nothing sent: written at the flush
+    async with store.connect() as c:
+        assert (await inv.get_level(c, "A", "w1")).reserved == 3
+    # if what the transaction knows were wrong, the database would still refuse the reservation
+    with pytest.raises(InsufficientStock, match="no longer fit"):
+        async with store.begin() as c:
+            await inv.lock_levels(c, ["A"])
+            known = inv._known(c)
+            assert known is not None
+            known.rows[("A", "w1")][0] += 100  # a corrupted view: pretends 100 more on hand
+            assert await inv.reserve(c, "A", "w1", 50, "o3")
+    async with store.connect() as c:
+        lvl = await inv.get_level(c, "A", "w1")
+        refs = [r.ref for r in await inv.ledger(c, "A") if r.cause == "reservation"]
+    assert (lvl.on_hand, lvl.reserved) == (5, 3) and refs == ["o1"]
