@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=500.0, help="offered orders/s of the latency phase of ingest")
     ap.add_argument("--concurrency", type=int, default=64, help="requests in flight from the load generator")
     ap.add_argument("--worker-concurrency", type=int, default=4, help="orderhub worker --concurrency")
+    ap.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="orderhub worker --nice (default 10: the API keeps the CPU it needs on a shared machine; 0 to disable)",
+    )
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results/ or the README table")
     args = ap.parse_args(argv)
     opts = Options(
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         concurrency=args.concurrency,
         worker_concurrency=args.worker_concurrency,
+        worker_nice=args.worker_nice,
     )
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     failed = False

@@ -241,9 +241,16 @@ class Harness:
     """Starts and stops everything a scenario needs; offers queries on the hub's database."""
 
     def __init__(
-        self, *, workers: int = 1, db: str = "postgres", concurrency: int = 8, layout: Layout | None = None
+        self,
+        *,
+        workers: int = 1,
+        db: str = "postgres",
+        concurrency: int = 8,
+        nice: int = 0,
+        layout: Layout | None = None,
     ) -> None:
         self.workers = workers
+        self.nice = nice
         self.db = db
         self.worker_concurrency = concurrency
         self.layout = layout or Layout()
@@ -324,7 +331,8 @@ class Harness:
         self._spawn("api", [PY, "-m", "hub", "serve", "--no-worker", "--port", str(self.port)])
         await self._wait_http(f"{self.base}/readyz", "orderhub serve")
         for i in range(self.workers):
-            self._spawn(f"worker{i + 1}", [PY, "-m", "hub", "worker", "--concurrency", str(self.worker_concurrency)])
+            args = [PY, "-m", "hub", "worker", "--concurrency", str(self.worker_concurrency), "--nice", str(self.nice)]
+            self._spawn(f"worker{i + 1}", args)
         from hub.store.engine import make_engine
 
         self.engine = make_engine(self.database_url, pool_size=2)

@@ -33,6 +33,7 @@ class Options:
     rate: float
     concurrency: int
     worker_concurrency: int
+    worker_nice: int = 0
 
 
 def scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -171,7 +172,7 @@ async def _allocation_checks(h: Harness) -> dict[str, Any]:
 async def ingest(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 20_000)
     n_rate = 200 if o.quick else min(max(n // 2, 1), 10_000)
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency) as h:
+    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
         warm = 20 if o.quick else 100
         await ingest_phase(h, warm, rate=None, concurrency=o.concurrency, skus=SKUS, limit_s=120)  # warm-up
@@ -214,7 +215,7 @@ async def flash_sale(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 10_000)
     stock_total = int(n * 0.8)
     sku = "FLASH-001"
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency) as h:
+    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         locs = h.layout.locations
         split = [int(stock_total * 0.4), int(stock_total * 0.35)]
         split.append(stock_total - sum(split))
@@ -283,7 +284,7 @@ async def inventory_burst(o: Options) -> dict[str, Any]:
     changes = o.orders or (500 if o.quick else 10_000)
     skus = SKUS[: 10 if o.quick else 100]
     rng = random.Random(7)
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency) as h:
+    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         locs = h.layout.locations
         await seed_stock(h, skus, {loc: 1_000 for loc in locs})
         seeded, _ = await _converge(h, skus, limit_s=120)
@@ -375,7 +376,7 @@ async def _converge(h: Harness, skus: list[str], limit_s: float) -> tuple[float 
 async def replay(o: Options) -> dict[str, Any]:
     n = o.orders or (100 if o.quick else 10_000)
     open_failures = "SELECT count(*) FROM sync_failures WHERE status = 'open' AND operation = 'submit_fulfillment'"
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency) as h:
+    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
         await h.fake_mode("reject")
         await ingest_phase(
@@ -447,7 +448,9 @@ async def scale(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 10_000)
     curve = []
     for k in (1, 2, 4):
-        async with Harness(workers=k, db=o.db, concurrency=o.worker_concurrency, layout=Layout()) as h:
+        async with Harness(
+            workers=k, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=Layout()
+        ) as h:
             await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
             await ingest_phase(h, 20 if o.quick else 100, rate=None, concurrency=o.concurrency, skus=SKUS, limit_s=120)
             r = await ingest_phase(h, n, rate=None, concurrency=o.concurrency, skus=SKUS, limit_s=max(300.0, n / 2))
@@ -502,7 +505,7 @@ async def intake(o: Options) -> dict[str, Any]:
     webhooks offered open-loop at ``--rate`` (default 500/s, 10,000 = 20 s); ack latency and the CPU
     each process spends per webhook. Nothing is processed: the inbox only fills."""
     n = o.orders or (1_000 if o.quick else 10_000)
-    async with Harness(workers=0, db=o.db, concurrency=o.worker_concurrency) as h:
+    async with Harness(workers=0, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         warm = await h.load(
             orders={"n": 200, "skus": SKUS, "id_base": next_ids(200)}, rate=None, concurrency=o.concurrency
         )
