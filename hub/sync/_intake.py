@@ -2,11 +2,15 @@
 
 A delivery waits in a per-process queue; the first one to wait starts a flush that takes
 everything queued at that moment (up to :data:`MAX_BATCH`) and writes it with one multi-row
-``INSERT ... ON CONFLICT (connection, event_id) DO NOTHING RETURNING`` in one transaction (on
-PostgreSQL the statement runs in autocommit: it is the transaction, one round trip). Deliveries
-that arrive while a flush runs are taken by the next one: an idle hub adds no wait, a busy one
-writes bigger batches (one commit for many webhooks instead of one each). The ids of rows that
-were already there (duplicates) are read after the insert, in one SELECT.
+``INSERT ... ON CONFLICT (connection, event_id) DO NOTHING RETURNING`` in one transaction.
+Deliveries that arrive while a flush runs are taken by the next one: an idle hub adds no wait, a
+busy one writes bigger batches (one commit for many webhooks instead of one each). The ids of rows
+that were already there (duplicates) are read after the insert, in one SELECT.
+
+On PostgreSQL the INSERT runs in autocommit (it is the transaction: one round trip), sent through
+the driver's connection (asyncpg), and the flushes of one busy period share one pooled connection:
+SQLAlchemy's per-statement work and a pool checkout per flush cost more CPU than the write itself.
+SQLAlchemy still sees one ``begin``/``commit`` per flush.
 
 Every caller is answered only after the commit that holds its row (or the row that was already
 there: a duplicate). When the write fails, every caller of the batch gets
@@ -18,15 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import OrderhubError
 from hub.logging import get_logger
@@ -42,18 +47,23 @@ SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 Key = tuple[str, str]  # (connection, event_id): the inbox's unique key
 
-# PostgreSQL: the batch's new rows in one statement (arrays, so asyncpg prepares it once whatever
-# the batch size), run in autocommit: one round trip, and the statement is its own transaction.
-_PG_INSERT = text(
+# PostgreSQL: the batch's new rows in one statement; arrays, so it is prepared once whatever the batch size.
+_PG_INSERT = (
     "INSERT INTO inbox (id, connection, event_id, topic, object_key, source_ts, headers, body, status, attempts, "
     "received_at) "
     "SELECT u.id, u.connection, u.event_id, u.topic, u.object_key, u.source_ts, u.headers, u.body, 'pending', 0, "
-    "u.received_at FROM unnest(CAST(:id AS text[]), CAST(:connection AS text[]), CAST(:event_id AS text[]), "
-    "CAST(:topic AS text[]), CAST(:object_key AS text[]), CAST(:source_ts AS timestamptz[]), "
-    "CAST(:headers AS jsonb[]), CAST(:body AS bytea[]), CAST(:received_at AS timestamptz[])) "
+    "u.received_at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], "
+    "$7::jsonb[], $8::bytea[], $9::timestamptz[]) "
     "AS u(id, connection, event_id, topic, object_key, source_ts, headers, body, received_at) "
     "ON CONFLICT (connection, event_id) DO NOTHING RETURNING id, connection, event_id"
 )
+_PG_EXISTING = (
+    "SELECT id, connection, event_id FROM inbox WHERE (connection, event_id) IN "
+    "(SELECT * FROM unnest($1::text[], $2::text[]))"
+)
+
+Found = dict[Key, tuple[str, bool]]  # key -> (inbox id, the row was there before)
+Writer = Callable[[list["Delivery"]], Awaitable[Found]]
 
 
 class IntakeUnavailable(OrderhubError):
@@ -115,9 +125,7 @@ class Batcher:
     async def _run(self) -> None:
         try:
             while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                await self._flush(batch)
+                await self._busy_period()
         except BaseException:  # cancelled (shutdown): nobody waiting may be left without an answer
             waiting, self._queue = self._queue, []
             _fail(waiting, "the hub is shutting down")
@@ -125,22 +133,59 @@ class Batcher:
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list[tuple[Delivery, asyncio.Future[Stored]]]) -> None:
+    def _take(self) -> list[tuple[Delivery, asyncio.Future[Stored]]]:
+        batch = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
+        return batch
+
+    async def _busy_period(self) -> None:
+        """Flush batches until nothing waits, with one writer; a failed write refuses its batch and ends the period."""
+        batch: list[tuple[Delivery, asyncio.Future[Stored]]] = []
+        opened = False
         try:
-            stored = await persist(self.store, [d for d, _ in batch], self._autocommit)
+            async with self._writer() as write:
+                opened = True
+                while self._queue:
+                    batch = self._take()
+                    stored = _answers([d for d, _ in batch], await write(_unique(d for d, _ in batch)))
+                    for (_d, fut), s in zip(batch, stored, strict=True):
+                        if not fut.done():  # a caller that gave up (cancelled) needs no answer: its row is stored
+                            fut.set_result(s)
+                    batch = []
         except asyncio.CancelledError:
             _fail(batch, "the hub is shutting down")
             raise
         except Exception as exc:
+            if not opened:
+                batch = self._take()  # the database cannot be reached: the next batch is refused
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if not batch:  # every batch was answered; releasing the connection failed
+                log.warning("intake connection not released cleanly", extra={"fields": {"error": error}})
+                return
             log.warning(
                 "inbox batch not stored; its deliveries are refused with 503 for the senders to retry",
-                extra={"fields": {"deliveries": len(batch), "error": f"{type(exc).__name__}: {str(exc)[:300]}"}},
+                extra={"fields": {"deliveries": len(batch), "error": error}},
             )
             _fail(batch, f"the database refused the write ({type(exc).__name__})")
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[Writer]:
+        """What writes a batch: on PostgreSQL one autocommit connection held for the busy period."""
+        if self._autocommit is None:
+            yield lambda rows: _write_sqlite(self.store, rows)
             return
-        for (_d, fut), s in zip(batch, stored, strict=True):
-            if not fut.done():  # a caller that gave up (cancelled) needs no answer: its row is stored
-                fut.set_result(s)
+        async with self._autocommit.connect() as conn:
+            try:
+                driver = (await conn.get_raw_connection()).driver_connection
+
+                async def write(rows: list[Delivery]) -> Found:
+                    async with conn.begin():  # no BEGIN/COMMIT is sent: the INSERT commits by itself
+                        return await _write_pg(driver, rows)
+
+                yield write
+            except BaseException:
+                await conn.invalidate()  # the driver connection may be mid-statement: never reuse it
+                raise
 
 
 def _fail(batch: Sequence[tuple[Delivery, asyncio.Future[Stored]]], why: str) -> None:
@@ -151,60 +196,68 @@ def _fail(batch: Sequence[tuple[Delivery, asyncio.Future[Stored]]], why: str) ->
             )
 
 
-async def persist(store: Store, deliveries: Sequence[Delivery], autocommit: AsyncEngine | None = None) -> list[Stored]:
-    """Store ``deliveries`` (all their new rows or none); one :class:`Stored` per delivery, in order.
-
-    Copies of one event in the batch give one row: the first copy is new (unless the row was
-    already there), the others are duplicates of it. On PostgreSQL the new rows are written by one
-    statement on ``autocommit`` (the store's engine with ``isolation_level="AUTOCOMMIT"``), which is
-    its own transaction; the ids of the rows already there are read after it (should that read fail,
-    the batch is refused although its new rows are stored: their senders' retries are duplicates).
-    """
+def _unique(deliveries: Iterable[Delivery]) -> list[Delivery]:
+    """The first delivery of each key (copies of one event in a batch make one row)."""
     first: dict[Key, Delivery] = {}
     for d in deliveries:
         first.setdefault(d.key, d)
-    rows = list(first.values())
-    if store.dialect == "postgresql":
-        engine = autocommit or store.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with engine.begin() as conn:  # no BEGIN/COMMIT is sent: the INSERT commits by itself
-            found = await _insert_and_look_up(conn, rows)
-    else:
-        async with store.begin() as conn:
-            found = await _insert_and_look_up(conn, rows)
+    return list(first.values())
+
+
+def _answers(deliveries: list[Delivery], found: Found) -> list[Stored]:
+    """Each delivery's :class:`Stored`: the first copy of a new event is new, the others are duplicates."""
+    seen: set[Key] = set()
     out: list[Stored] = []
     for d in deliveries:
-        at, duplicate = found[d.key]
-        out.append(Stored(at, duplicate or first[d.key] is not d))
+        at, before = found[d.key]
+        out.append(Stored(at, before or d.key in seen))
+        seen.add(d.key)
     return out
 
 
-async def _insert_and_look_up(conn: AsyncConnection, rows: list[Delivery]) -> dict[Key, tuple[str, bool]]:
-    """{key: (id, it was there before)} for every row, inserting those not there yet."""
-    found = {k: (at, False) for k, at in (await _insert(conn, rows)).items()}
+async def _write_pg(driver: Any, rows: list[Delivery]) -> Found:
+    """PostgreSQL (asyncpg connection in autocommit): insert the new rows, then read the others' ids."""
+    inserted = await driver.fetch(
+        _PG_INSERT,
+        [d.id for d in rows],
+        [d.connection for d in rows],
+        [d.event_id for d in rows],
+        [d.topic for d in rows],
+        [d.object_key for d in rows],
+        [d.source_ts for d in rows],
+        [orjson.dumps(d.headers).decode() for d in rows],
+        [d.body for d in rows],
+        [d.received_at for d in rows],
+    )
+    found: Found = {(r["connection"], r["event_id"]): (r["id"], False) for r in inserted}
     missing = [d.key for d in rows if d.key not in found]
     if missing:
-        found.update(await _existing(conn, missing))
+        there = await driver.fetch(_PG_EXISTING, [k[0] for k in missing], [k[1] for k in missing])
+        found.update({(r["connection"], r["event_id"]): (r["id"], True) for r in there})
+        _check_found(found, missing)
     return found
 
 
-async def _insert(conn: AsyncConnection, rows: list[Delivery]) -> dict[Key, str]:
+async def _write_sqlite(store: Store, rows: list[Delivery]) -> Found:
+    """SQLite: insert the new rows and read the others' ids, in one transaction."""
+    async with store.begin() as conn:
+        found: Found = {k: (at, False) for k, at in (await _insert_sqlite(conn, rows)).items()}
+        missing = [d.key for d in rows if d.key not in found]
+        if missing:
+            q = select(I.c.id, I.c.connection, I.c.event_id).where(tuple_(I.c.connection, I.c.event_id).in_(missing))
+            found.update({(r.connection, r.event_id): (r.id, True) for r in (await conn.execute(q)).all()})
+            _check_found(found, missing)
+    return found
+
+
+def _check_found(found: Found, keys: list[Key]) -> None:
+    gone = [k for k in keys if k not in found]
+    if gone:  # it conflicted on insert, so it was deleted since: the batch fails and its senders retry
+        raise LookupError(f"inbox rows {gone[:3]} conflicted on insert but cannot be read back")
+
+
+async def _insert_sqlite(conn: AsyncConnection, rows: list[Delivery]) -> dict[Key, str]:
     """Insert the rows whose key is not there yet; {key: id} of those inserted."""
-    if conn.dialect.name == "postgresql":
-        res = await conn.execute(
-            _PG_INSERT,
-            {
-                "id": [d.id for d in rows],
-                "connection": [d.connection for d in rows],
-                "event_id": [d.event_id for d in rows],
-                "topic": [d.topic for d in rows],
-                "object_key": [d.object_key for d in rows],
-                "source_ts": [d.source_ts for d in rows],
-                "headers": [orjson.dumps(d.headers).decode() for d in rows],
-                "body": [d.body for d in rows],
-                "received_at": [d.received_at for d in rows],
-            },
-        )
-        return {(r.connection, r.event_id): r.id for r in res}
     if SQLITE_RETURNING:
         stmt = (
             sqlite.insert(I)
@@ -235,14 +288,3 @@ def _values(d: Delivery) -> dict[str, Any]:
         "attempts": 0,
         "received_at": d.received_at,
     }
-
-
-async def _existing(conn: AsyncConnection, keys: list[Key]) -> dict[Key, tuple[str, bool]]:
-    """{key: (id, True)} of the rows already stored under ``keys``; LookupError when one is not there
-    (it conflicted on insert, so it was deleted since: the batch fails and its senders retry)."""
-    q = select(I.c.id, I.c.connection, I.c.event_id).where(tuple_(I.c.connection, I.c.event_id).in_(keys))
-    found = {(r.connection, r.event_id): (r.id, True) for r in (await conn.execute(q)).all()}
-    gone = [k for k in keys if k not in found]
-    if gone:
-        raise LookupError(f"inbox rows {gone[:3]} conflicted on insert but cannot be read back")
-    return found
