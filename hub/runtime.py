@@ -134,3 +134,13 @@ class Hub:
         await self.store.close()
         if self.private_redis:
             self.private_redis.stop()
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up created (modules, config, compiled mappings, the app) out of the garbage
+    collector's view: full collections otherwise re-scan it all and pause the process (100-240 ms
+    measured in the API at 500 webhooks/s)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -35,6 +35,9 @@ async def run_server(host: str, port: int, *, worker: bool | None = None, ready:
         s2 = settings.model_copy(update={"redis_url": hub.state["redis_url"]})
         wk = make_worker(s2, hub.state["redis_url"], concurrency=4, handle_signals=False)
         wtask = asyncio.create_task(wk.async_run())
+    from hub.runtime import freeze_startup_objects
+
+    freeze_startup_objects()
     click.echo(f"orderhub serving on http://{host}:{port} (console /console/, metrics /metrics)", err=True)
     if ready:
         ready.set()

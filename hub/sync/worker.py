@@ -100,6 +100,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     hub = await Hub.open(settings, migrate=False)
     hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
     ctx["hub"] = hub
+    from hub.runtime import freeze_startup_objects
+
+    freeze_startup_objects()
     # partner deliveries run continuously beside the jobs, so a slow partner holds no job slot
     from hub import events
 
