@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
-from hub.errors import InputError, InsufficientStock
+from hub.errors import Conflict, InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
 from hub.store._pending import Deferred, pending, write
@@ -90,9 +90,19 @@ async def _take(conn: AsyncConnection, sku: str, location: str, quantity: int) -
     return True
 
 
+class StockMoved(Conflict):
+    """Reservations planned on levels read earlier in the transaction no longer fit: another
+    transaction took the stock meanwhile. The transaction must roll back (its flush wrote part of
+    them) and plan again on fresh levels. Deliberately not an InsufficientStock, which allocation
+    catches to plan again inside the same transaction."""
+
+
 class _Reservations(Deferred):
-    """Reservations made against locked, known levels: written by one conditional UPDATE at the flush,
-    which the database still checks (a unit promised twice would fail it and roll everything back)."""
+    """Reservations made against known levels: written at the flush by one conditional UPDATE, which
+    the database checks against the current rows (a unit promised twice fails it: StockMoved, and
+    the whole transaction rolls back). The rows are locked first, in (sku, location) byte order,
+    the order every reservation takes them in, so two flushing transactions never deadlock; they
+    are held only from the flush to the commit."""
 
     table = "inventory_levels"
 
@@ -105,6 +115,7 @@ class _Reservations(Deferred):
             return
         ts = now()
         if conn.dialect.name == "postgresql":
+            conn.execute(_LEVELS_LOCKED, {"skus": sorted({s for (s, _l), _q in items})}).all()
             params = {
                 "skus": [s for (s, _l), _q in items],
                 "locs": [loc for (_s, loc), _q in items],
@@ -115,15 +126,15 @@ class _Reservations(Deferred):
         else:
             done = conn.execute(_TAKE, [{"s": s, "l": loc, "q": q, "ts": ts} for (s, loc), q in items]).rowcount
         if done != len(items):
-            raise InsufficientStock(
-                f"{len(items) - done} of {len(items)} reservations of this transaction no longer fit the stock; "
-                "nothing was reserved",
+            raise StockMoved(
+                f"{len(items) - done} of {len(items)} reservations of this transaction no longer fit the stock "
+                "(another transaction took it since the levels were read); nothing was reserved",
             )
 
 
 @dataclass
 class _Known:
-    """Levels of SKUs whose rows this transaction has locked (see :func:`lock_levels`)."""
+    """Levels of SKUs as this transaction read them, plus its own reservations (see :func:`know_levels`)."""
 
     skus: set[str]
     rows: dict[tuple[str, str], list[int]]  # (sku, location) -> [on_hand, reserved, safety_stock]
@@ -142,16 +153,16 @@ def _forget(conn: AsyncConnection) -> None:
         buf.watch.pop("levels", None)
 
 
-async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> None:
-    """Lock every level row of ``skus`` for this transaction, in (sku, location) order byte-wise (the
-    order every reservation takes them in, so lockers never wait on each other in a cycle), and keep
-    what they hold: :func:`levels` then answers from memory, kept exact by the reservations of this
-    transaction and forgotten as soon as anything else writes a level."""
+async def know_levels(conn: AsyncConnection, skus: Iterable[str]) -> None:
+    """Read every level of ``skus`` once (no lock) and keep them for this transaction (inside
+    ``Store.begin``): :func:`levels` then answers from memory, kept up to date by the transaction's
+    own reservations, which are checked in memory and written at the flush by one conditional
+    UPDATE (:class:`StockMoved` if another transaction took the stock meanwhile). Forgotten as soon
+    as anything else writes a level."""
     wanted = sorted(set(skus))
     if not wanted:
         return
-    q = _LEVELS_LOCKED if conn.dialect.name == "postgresql" else _LEVELS
-    rows = (await conn.execute(q, {"skus": wanted})).all()
+    rows = (await conn.execute(_LEVELS, {"skus": wanted})).all()
     buf = pending(conn)
     if buf is None:
         return

@@ -38,6 +38,7 @@ I = t.inbox  # noqa: E741
 SAFE_HEADERS = ("content-type", "user-agent")
 MAX_ATTEMPTS = 5
 CHUNK = 25  # order items applied per transaction
+CHUNK_TRIES = 3  # plans of a chunk whose stock was taken meanwhile, before its items go one by one
 
 
 @dataclass(frozen=True)
@@ -216,13 +217,13 @@ def _parse_for_chunk(hub: Hub, item: Any) -> _Parsed | None:
 
 
 async def _lock_chunk(conn: AsyncConnection, parts: list[_Parsed]) -> None:
-    """Take every lock the chunk needs up front, in one global order: the entities' advisory
-    locks (by hash), then the inventory rows of every SKU ordered (sku, location) byte-wise, the
-    order every reservation takes them in. Two chunks, or a chunk and a single item, therefore
-    never wait on each other in a cycle."""
+    """The chunk's entity locks, taken up front in one global order (by hash), and the stock levels
+    of its SKUs read once: reservations are planned on them in memory and written at the flush by
+    one conditional UPDATE that locks the rows in (sku, location) order only from the flush to the
+    commit, so chunks with SKUs in common run side by side (``inventory.know_levels``)."""
+    skus = {ln.sku for p in parts for m in p.messages for ln in m.order.lines}
     if conn.dialect.name != "postgresql":
-        # SQLite: BEGIN IMMEDIATE already holds the only write lock; the levels are still worth knowing
-        await inv.lock_levels(conn, {ln.sku for p in parts for m in p.messages for ln in m.order.lines})
+        await inv.know_levels(conn, skus)  # SQLite: BEGIN IMMEDIATE already holds the only write lock
         return
     keys = sorted({p.item.object_key for p in parts if p.item.object_key})
     if keys:
@@ -233,11 +234,22 @@ async def _lock_chunk(conn: AsyncConnection, parts: list[_Parsed]) -> None:
             ),
             {"keys": keys},
         )
-    await inv.lock_levels(conn, {ln.sku for p in parts for m in p.messages for ln in m.order.lines})
+    await inv.know_levels(conn, skus)
 
 
 async def _apply_chunk(hub: Hub, parts: list[_Parsed]) -> bool:
-    """Apply several order items in one transaction; False (and nothing applied) when any fails."""
+    """Apply several order items in one transaction; False (and nothing applied) when any fails.
+    A chunk whose reservations lost a race for stock (:class:`~hub.store.inventory.StockMoved`) is
+    planned again on fresh levels, up to ``CHUNK_TRIES`` times."""
+    for attempt in range(1, CHUNK_TRIES + 1):
+        try:
+            return await _apply_chunk_once(hub, parts)
+        except inv.StockMoved:
+            log.info("chunk lost a race for stock; planned again", extra={"fields": {"attempt": attempt}})
+    return False
+
+
+async def _apply_chunk_once(hub: Hub, parts: list[_Parsed]) -> bool:
     from hub.orders.service import apply_messages
 
     if not parts:
@@ -267,6 +279,8 @@ async def _apply_chunk(hub: Hub, parts: list[_Parsed]) -> bool:
                     raise _LeaseLost
     except _LeaseLost:
         return False
+    except inv.StockMoved:
+        raise
     except Exception as exc:
         log.info(
             "chunk rolled back; its items are applied one by one",
