@@ -41,6 +41,7 @@ class Pending:
         self.watch: dict[str, tuple[str, tuple[Any, ...]]] = {}
         # changes kept in memory and written by one statement at the flush (before the inserts)
         self.updates: dict[str, Deferred] = {}
+        self.late: set[tuple[Any, ...]] = set()
 
     def deferred(self, name: str, factory: Callable[[], Deferred]) -> Deferred:
         """The deferred change ``name`` of this transaction (made by ``factory`` the first time)."""
@@ -65,6 +66,7 @@ class Pending:
         *,
         variant: str = "",
         prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+        late: bool = False,
     ) -> None:
         key = (stmt.table.name, variant, tuple(row))
         group = self.groups.get(key)
@@ -73,6 +75,8 @@ class Pending:
             self.tables.add(key[0])
             if prepare is not None:
                 self.prepare[key] = prepare
+            if late:
+                self.late.add(key)
         else:
             group[1].append(row)
 
@@ -80,19 +84,23 @@ class Pending:
         """Buffered rows of ``table`` (to update them in place before they are written)."""
         return [r for (name, *_), (_s, rows) in self.groups.items() if name == table for r in rows]
 
-    def take(self) -> list[tuple[Insert, list[dict[str, Any]]]]:
-        # orders first: every other buffered table refers to them
-        keys = sorted(self.groups, key=lambda k: k[0] != "orders")
-        out = [
+    def take(self) -> list[tuple[Insert, list[dict[str, Any]]] | Deferred]:
+        """Everything buffered, in the order to write it: inserts of new rows (orders first: the other
+        tables refer to them), then the deferred updates, then the writes that lock shared rows
+        (``late``). Row locks on shared rows are so held only from the end of the flush to the commit,
+        and always taken in the same order: stock rows, then job rows."""
+        keys = sorted(self.groups, key=lambda k: (k in self.late, k[0] != "orders"))
+        inserts = [
             (self.groups[k][0], self.prepare[k](self.groups[k][1]) if k in self.prepare else self.groups[k][1])
             for k in keys
         ]
-        self.groups, self.prepare, self.tables = {}, {}, set()
-        return out
-
-    def take_updates(self) -> list[Deferred]:
-        out = list(self.updates.values())
-        self.updates = {}
+        n_early = sum(1 for k in keys if k not in self.late)
+        out: list[tuple[Insert, list[dict[str, Any]]] | Deferred] = [
+            *inserts[:n_early],
+            *self.updates.values(),
+            *inserts[n_early:],
+        ]
+        self.groups, self.prepare, self.tables, self.late, self.updates = {}, {}, set(), set(), {}
         return out
 
 
@@ -119,15 +127,17 @@ async def write(
     *,
     variant: str = "",
     prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    late: bool = False,
 ) -> None:
     """Insert ``row`` with ``stmt``: buffered until the flush inside ``Store.begin``, at once elsewhere.
 
     ``variant`` separates statements on one table that differ (ON CONFLICT clauses);
-    ``prepare`` may reorder or de-duplicate a group's rows just before they are written.
+    ``prepare`` may reorder or de-duplicate a group's rows just before they are written;
+    ``late`` marks a statement that locks shared rows (an upsert): written last.
     """
     buf = pending(conn)
     if buf is not None and not buf.flushing:
-        buf.add(stmt, row, variant=variant, prepare=prepare)
+        buf.add(stmt, row, variant=variant, prepare=prepare, late=late)
         return
     rows = prepare([row]) if prepare else [row]
     await conn.execute(stmt, rows)
@@ -140,11 +150,11 @@ async def flush_pending(conn: AsyncConnection) -> None:
         return
     buf.flushing = True
     try:
-        for change in buf.take_updates():
-            await conn.run_sync(change.run)
-        for stmt, rows in buf.take():
-            if rows:
-                await conn.execute(stmt, rows)
+        for step in buf.take():
+            if isinstance(step, Deferred):
+                await conn.run_sync(step.run)
+            elif step[1]:
+                await conn.execute(step[0], step[1])
     finally:
         buf.flushing = False
 
@@ -152,11 +162,11 @@ async def flush_pending(conn: AsyncConnection) -> None:
 def _flush_sync(conn: Connection, buf: Pending) -> None:
     buf.flushing = True
     try:
-        for change in buf.take_updates():
-            change.run(conn)
-        for stmt, rows in buf.take():
-            if rows:
-                conn.execute(stmt, rows)
+        for step in buf.take():
+            if isinstance(step, Deferred):
+                step.run(conn)
+            elif step[1]:
+                conn.execute(step[0], step[1])
     finally:
         buf.flushing = False
 

@@ -86,7 +86,7 @@ async def enqueue(
     if coalesce:
         # absorbed by the pending job, whose row we now lock until commit: a worker cannot claim it
         # (SKIP LOCKED) before this change is visible, so the push it makes reads the latest state
-        await write(conn, _statement(conn, "coalesce"), values, variant="coalesce", prepare=_by_key)
+        await write(conn, _statement(conn, "coalesce"), values, variant="coalesce", prepare=_by_key, late=True)
         return
     await write(conn, _statement(conn, "ignore"), values, variant="ignore")
 
