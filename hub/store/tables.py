@@ -213,6 +213,18 @@ inbox = Table(
     UniqueConstraint("connection", "event_id", name="uq_inbox_connection_event_id"),
 )
 Index("ix_inbox_status_received", inbox.c.status, inbox.c.received_at)
+Index(
+    "ix_inbox_pending",
+    inbox.c.received_at,
+    postgresql_where=text("status = 'pending'"),
+    sqlite_where=text("status = 'pending'"),
+)
+Index(
+    "ix_inbox_leased",
+    inbox.c.lease_until,
+    postgresql_where=text("status = 'processing'"),
+    sqlite_where=text("status = 'processing'"),
+)
 
 sync_jobs = Table(
     "sync_jobs",
@@ -233,6 +245,18 @@ sync_jobs = Table(
     Column("updated_at", TS, nullable=False),
 )
 Index("ix_sync_jobs_status_next", sync_jobs.c.status, sync_jobs.c.next_run_at)
+Index(
+    "ix_sync_jobs_pending_due",
+    sync_jobs.c.next_run_at,
+    postgresql_where=text("status = 'pending'"),
+    sqlite_where=text("status = 'pending'"),
+)
+Index(
+    "ix_sync_jobs_leased",
+    sync_jobs.c.lease_until,
+    postgresql_where=text("status = 'running'"),
+    sqlite_where=text("status = 'running'"),
+)
 Index("ix_sync_jobs_object", sync_jobs.c.connection, sync_jobs.c.operation, sync_jobs.c.object_id)
 Index(
     "ix_sync_jobs_open_by_object",

@@ -19,7 +19,7 @@ import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -129,12 +129,25 @@ async def claim(hub: Hub, limit: int = 100) -> list[Any]:
             older.c.id != J.c.id,
         )
     )
-    due = or_(and_(J.c.status == "pending", J.c.next_run_at <= ts), and_(J.c.status == "running", J.c.lease_until < ts))
+    # due jobs, then jobs whose lease expired: two index-ordered scans of partial indexes (see
+    # inbox.claim: an OR made a bitmap scan over every dead entry of a busy table, 64 ms per claim)
+    queries = [
+        select(J.c.id, J.c.idempotency_key)
+        .where(and_(J.c.status == "pending", J.c.next_run_at <= ts, ~blocked))
+        .order_by(J.c.next_run_at),
+        select(J.c.id, J.c.idempotency_key)
+        .where(and_(J.c.status == "running", J.c.lease_until < ts, ~blocked))
+        .order_by(J.c.lease_until),
+    ]
     async with hub.store.begin() as conn:
-        q = select(J.c.id, J.c.idempotency_key).where(and_(due, ~blocked)).order_by(J.c.next_run_at).limit(limit)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True, of=J)
-        rows = (await conn.execute(q)).all()
+        rows: list[Any] = []
+        for q in queries:
+            if len(rows) >= limit:
+                break
+            q = q.limit(limit - len(rows))
+            if conn.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True, of=J)
+            rows += (await conn.execute(q)).all()
         if not rows:
             return []
         lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
