@@ -116,8 +116,18 @@ def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [first[k] for k in sorted(first)]
 
 
-async def claim(hub: Hub, limit: int = 100) -> list[Any]:
-    """Due jobs whose object has no older unfinished job, leased to this worker."""
+# Operations whose batch form sends one call for many objects: when such a call is made, the
+# connection's other pending jobs of the operation join it even before their coalescing delay
+# ([queue] inventory_push_delay_seconds) is up; they would only wait to be sent by a later call.
+EARLY = frozenset({"push_inventory"})
+EARLY_LIMIT = 250  # Shopify's inventorySetQuantities takes 250 quantities
+
+
+async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = None) -> list[Any]:
+    """Due jobs whose object has no older unfinished job, leased to this worker.
+
+    ``early=(connection, operation)`` takes that connection's pending jobs of that operation whether
+    due or not (see :data:`EARLY`)."""
     ts = now()
     older = aliased(J)
     blocked = exists().where(
@@ -139,6 +149,12 @@ async def claim(hub: Hub, limit: int = 100) -> list[Any]:
         .where(and_(J.c.status == "running", J.c.lease_until < ts, ~blocked))
         .order_by(J.c.lease_until),
     ]
+    if early is not None:
+        queries = [
+            select(J.c.id, J.c.idempotency_key)
+            .where(and_(J.c.status == "pending", J.c.connection == early[0], J.c.operation == early[1], ~blocked))
+            .order_by(J.c.next_run_at)
+        ]
     async with hub.store.begin() as conn:
         rows: list[Any] = []
         for q in queries:
@@ -189,6 +205,9 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
     jobs = await claim(hub, limit)
     if not jobs:
         return 0
+    for connection, operation in sorted({(j.connection, j.operation) for j in jobs if j.operation in EARLY}):
+        # the call being made anyway carries every change waiting for it, due or not
+        jobs += await claim(hub, EARLY_LIMIT, early=(connection, operation))
     limits: _Limits = hub.state.setdefault("job_limits", _Limits())
 
     async def one(job: Any) -> None:

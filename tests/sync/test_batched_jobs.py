@@ -88,3 +88,19 @@ async def test_a_batch_whose_lease_was_taken_calls_nothing(hub: Hub, router: res
         await c.execute(update(t.sync_jobs).values(lease_until=func.now()))
     await jobs.run_batched(hub, claimed)
     assert seen == []
+
+
+async def test_a_push_being_made_carries_the_changes_still_waiting_for_their_delay(hub: Hub) -> None:
+    async with hub.store.begin() as c:
+        for i in range(3):
+            await jobs.enqueue(c, "shop", "push_inventory", f"SKU-{i}", {}, coalesce=True)  # due now
+        for i in range(3, 6):
+            await jobs.enqueue(c, "shop", "push_inventory", f"SKU-{i}", {}, coalesce=True, delay=60)  # not yet
+        await jobs.enqueue(c, "wms", "cancel_fulfillment", "ful_x", {}, delay=60)  # other work keeps its time
+    await jobs.run_batch(hub, 100)
+    async with hub.store.connect() as c:
+        rows = {(j.operation, j.object_id): j.status for j in (await c.execute(select(t.sync_jobs))).all()}
+    assert {k: v for k, v in rows.items() if k[0] == "push_inventory"} == {
+        ("push_inventory", f"SKU-{i}"): "done" for i in range(6)
+    }
+    assert rows[("cancel_fulfillment", "ful_x")] == "pending"
