@@ -10,6 +10,15 @@ Correctness does not depend on callers remembering this: any statement that read
 changes a table with buffered rows first flushes the buffer (like an ORM's autoflush,
 from a ``before_execute`` hook on the engine). Code that rolls back to a SAVEPOINT must not
 leave buffered rows of the undone work behind (``inventory.reserve_all`` compensates instead).
+
+Two more things live here for the same transactions:
+
+- facts learnt up front (``Pending.remember``: the stock levels a chunk read, the orders it
+  knows to be new), dropped as soon as another statement writes the table they describe;
+- deferred updates (``Deferred``: a chunk's stock reservations), written by one statement
+  at the flush. The flush writes new rows first, then the deferred updates, then the
+  upserts that lock shared rows (``late``), so shared rows are locked only at its end and
+  always in the same order.
 """
 
 from __future__ import annotations
