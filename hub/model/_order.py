@@ -244,31 +244,22 @@ def _decimal_sums(order: Order, cur: str) -> tuple[Decimal, ...] | None:
     Exact: every amount is already rounded to the currency's minor units, so sums and products
     by a quantity need no rounding until the end."""
     subtotal = shipping = tax = discount = Decimal(0)
-    for ln in order.lines:
-        net = ln.unit_price.amount * ln.quantity
-        d = ln.discount
-        if d is not None:
-            if d.currency != cur:
-                return None
-            net -= d.amount
-            discount += d.amount
-        subtotal += net
-        for tl in ln.tax_lines:
-            if tl.amount.currency != cur:
-                return None
-            tax += tl.amount.amount
-    for s in order.shipping_lines:
-        if s.price.currency != cur:
+    # (currency of the gross amount, gross, discount, tax lines, is shipping) of every line and shipping line
+    parts = [(cur, ln.unit_price.amount * ln.quantity, ln.discount, ln.tax_lines, False) for ln in order.lines]
+    parts += [(s.price.currency, s.price.amount, s.discount, s.tax_lines, True) for s in order.shipping_lines]
+    for currency, net, d, tax_lines, is_shipping in parts:
+        if currency != cur:
             return None
-        net = s.price.amount
-        d = s.discount
         if d is not None:
             if d.currency != cur:
                 return None
             net -= d.amount
             discount += d.amount
-        shipping += net
-        for tl in s.tax_lines:
+        if is_shipping:
+            shipping += net
+        else:
+            subtotal += net
+        for tl in tax_lines:
             if tl.amount.currency != cur:
                 return None
             tax += tl.amount.amount
