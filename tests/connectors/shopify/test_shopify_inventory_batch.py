@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from aiohttp.test_utils import TestServer
 
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from hub.errors import FatalError, RetriableError
 from hub.http import RetryPolicy, client_for
 from hub.plugins import RemoteResult
-from sandbox.shopify.app import STATE, ShopifyStore, make_app
+from sandbox.shopify.app import ShopifyStore
 
 URL = "https://test-shop.myshopify.com/admin/api/2026-07/graphql.json"
 COST = {
@@ -283,28 +282,10 @@ async def test_an_unmapped_location_fails_every_sku_without_a_call(conn: Shopify
 # ------------------------------------------------------------------------------- the simulated store
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[tuple[ShopifyConnector, ShopifyStore]]:
-    app = make_app()
-    async with TestServer(app) as server:
-        store: ShopifyStore = app[STATE]
-        settings = ShopifySettings(
-            shop_domain=store.settings.shop_domain,
-            access_token=store.settings.access_token,
-            client_secret=store.settings.client_secret,
-            base_url=str(server.make_url("")),
-            location_map={"wh-1": "655441491"},
-        )
-        conn = ShopifyConnector("sbx", settings)
-        conn.http = client_for(conn, transport=httpx.AsyncHTTPTransport(), retry=RetryPolicy(attempts=1))
-        async with conn.http:
-            yield conn, store
-
-
 async def test_the_simulated_store_takes_many_quantities_in_one_mutation(
-    sandbox: tuple[ShopifyConnector, ShopifyStore],
+    shop: tuple[ShopifyConnector, ShopifyStore],
 ) -> None:
-    conn, store = sandbox
+    conn, store = shop
     known = [f"SB-{i:04d}" for i in range(1, 11)]
     quantities = {s: 40 + i for i, s in enumerate(known)}
     out = await conn.push_inventory_many({**quantities, "NOT-IN-SHOPIFY": 3}, "wh-1")

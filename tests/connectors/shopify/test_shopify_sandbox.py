@@ -3,37 +3,13 @@ changes the store as the real API would, and the store's webhooks verify and map
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import pytest
-from aiohttp.test_utils import TestServer
-
-from connectors.shopify import ShopifyConnector, ShopifySettings
-from hub.http import RetryPolicy, client_for
+from connectors.shopify import ShopifyConnector
 from hub.model import Money, Refund, RefundLine, Shipment, ShipmentLine, new_id
 from hub.plugins import OrderUpserted
-from sandbox.shopify.app import STATE, ShopifyStore, make_app, sign
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[tuple[ShopifyConnector, ShopifyStore]]:
-    app = make_app()
-    async with TestServer(app) as server:
-        store: ShopifyStore = app[STATE]
-        settings = ShopifySettings(
-            shop_domain=store.settings.shop_domain,
-            access_token=store.settings.access_token,
-            client_secret=store.settings.client_secret,
-            base_url=str(server.make_url("")),
-            location_map={"wh-1": "655441491"},
-        )
-        conn = ShopifyConnector("sbx", settings)
-        conn.http = client_for(conn, transport=httpx.AsyncHTTPTransport(), retry=RetryPolicy(attempts=1))
-        async with conn.http:
-            yield conn, store
+from sandbox.shopify.app import ShopifyStore, sign
 
 
 def _receive(conn: ShopifyConnector, store: ShopifyStore, topic: str, payload: dict[str, Any]) -> Any:
