@@ -6,6 +6,8 @@ joins or locks on. Migrations in ``hub/store/migrations`` create them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -27,6 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.store._types import UTCDateTime
+
+
+def _partial_index(name: str, *columns: Any, where: str) -> Index:
+    """An index of the rows matching ``where`` only (PostgreSQL and SQLite both support them)."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
 
 metadata = MetaData(
     naming_convention={
@@ -213,18 +221,8 @@ inbox = Table(
     UniqueConstraint("connection", "event_id", name="uq_inbox_connection_event_id"),
 )
 Index("ix_inbox_status_received", inbox.c.status, inbox.c.received_at)
-Index(
-    "ix_inbox_pending",
-    inbox.c.received_at,
-    postgresql_where=text("status = 'pending'"),
-    sqlite_where=text("status = 'pending'"),
-)
-Index(
-    "ix_inbox_leased",
-    inbox.c.lease_until,
-    postgresql_where=text("status = 'processing'"),
-    sqlite_where=text("status = 'processing'"),
-)
+_partial_index("ix_inbox_pending", inbox.c.received_at, where="status = 'pending'")
+_partial_index("ix_inbox_leased", inbox.c.lease_until, where="status = 'processing'")
 
 sync_jobs = Table(
     "sync_jobs",
@@ -245,26 +243,15 @@ sync_jobs = Table(
     Column("updated_at", TS, nullable=False),
 )
 Index("ix_sync_jobs_status_next", sync_jobs.c.status, sync_jobs.c.next_run_at)
-Index(
-    "ix_sync_jobs_pending_due",
-    sync_jobs.c.next_run_at,
-    postgresql_where=text("status = 'pending'"),
-    sqlite_where=text("status = 'pending'"),
-)
-Index(
-    "ix_sync_jobs_leased",
-    sync_jobs.c.lease_until,
-    postgresql_where=text("status = 'running'"),
-    sqlite_where=text("status = 'running'"),
-)
+_partial_index("ix_sync_jobs_pending_due", sync_jobs.c.next_run_at, where="status = 'pending'")
+_partial_index("ix_sync_jobs_leased", sync_jobs.c.lease_until, where="status = 'running'")
 Index("ix_sync_jobs_object", sync_jobs.c.connection, sync_jobs.c.operation, sync_jobs.c.object_id)
-Index(
+_partial_index(
     "ix_sync_jobs_open_by_object",
     sync_jobs.c.connection,
     sync_jobs.c.object_id,
     sync_jobs.c.created_at,
-    postgresql_where=text("status IN ('pending', 'running')"),
-    sqlite_where=text("status IN ('pending', 'running')"),
+    where="status IN ('pending', 'running')",
 )
 
 sync_failures = Table(

@@ -59,19 +59,25 @@ def router() -> respx.Router:
     return make_router()
 
 
-@pytest.fixture
-async def hub(pg_url: str, redis_url: str, redis_prefix: str, router: respx.Router) -> AsyncIterator[Hub]:
-    """A hub on the real PostgreSQL and Redis, with the toy channel ('shop') and 3PL ('wms')."""
+async def open_hub(pg_url: str, redis_url: str, redis_prefix: str, config: dict[str, Any], router: respx.Router) -> Hub:
+    """A hub on a fresh database of the real PostgreSQL and on Redis, with the toy plugins loaded and
+    outbound HTTP answered by ``router``."""
     store = await _fresh_pg(pg_url)
     await store.close()
     toy.STRICT["on"] = True
     settings = Settings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix, plugins="tests.sync.toy")
-    h = await Hub.open(
+    return await Hub.open(
         settings,
-        HubConfig.model_validate(CONFIG),
+        HubConfig.model_validate(config),
         migrate=False,
         http_transport=httpx.MockTransport(router.async_handler),
     )
+
+
+@pytest.fixture
+async def hub(pg_url: str, redis_url: str, redis_prefix: str, router: respx.Router) -> AsyncIterator[Hub]:
+    """A hub on the real PostgreSQL and Redis, with the toy channel ('shop') and 3PL ('wms')."""
+    h = await open_hub(pg_url, redis_url, redis_prefix, CONFIG, router)
     async with h.store.begin() as conn:
         await inv.adjust(conn, "SKU-1", "w1", 100, cause="receipt")
     yield h

@@ -16,15 +16,12 @@ import pytest
 import respx
 from sqlalchemy import func, select, update
 
-from hub.config import HubConfig, Settings
 from hub.orders import stock
 from hub.runtime import Hub
 from hub.store import inventory as inv
 from hub.store import tables as t
 from hub.sync import failures, jobs
-from tests.conftest import _fresh_pg
-from tests.sync import toy
-from tests.sync.conftest import CONFIG, drain
+from tests.sync.conftest import CONFIG, drain, open_hub
 
 _TERM = re.compile(r'sku:"((?:[^"\\]|\\.)*)"')
 SKUS = [f"SKU-{i:03d}" for i in range(30)]
@@ -102,9 +99,6 @@ def shopify() -> MiniShopify:
 @pytest.fixture
 async def hub(pg_url: str, redis_url: str, redis_prefix: str, shopify: MiniShopify) -> AsyncIterator[Hub]:
     """A hub whose channel 'shop' is a Shopify connection selling the stock of two locations."""
-    store = await _fresh_pg(pg_url)
-    await store.close()
-    toy.STRICT["on"] = True
     config = copy.deepcopy(CONFIG)
     config["locations"].append({**config["locations"][0], "id": "w2", "name": "Hamburg", "priority": 2})
     config["connections"][0] = {
@@ -120,13 +114,7 @@ async def hub(pg_url: str, redis_url: str, redis_prefix: str, shopify: MiniShopi
     }
     router = respx.Router(assert_all_called=False)
     router.post(url__regex=r"https://mini-shop\.myshopify\.com/admin/api/.*/graphql\.json$").mock(side_effect=shopify)
-    settings = Settings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix, plugins="tests.sync.toy")
-    h = await Hub.open(
-        settings,
-        HubConfig.model_validate(config),
-        migrate=False,
-        http_transport=httpx.MockTransport(router.async_handler),
-    )
+    h = await open_hub(pg_url, redis_url, redis_prefix, config, router)
     async with h.store.begin() as conn:
         for sku in SKUS:
             for loc in ("w1", "w2"):
