@@ -359,7 +359,7 @@ class Harness:
                 p.kill()
                 p.wait(5)
         await self._cleanup_redis()
-        if self.db == "postgres" and self._created:
+        if self.db == "postgres" and self._created and not os.environ.get("BENCH_KEEP_DB"):
             import asyncpg
 
             admin = await asyncpg.connect(PG_ADMIN)

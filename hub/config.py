@@ -122,6 +122,14 @@ class QueueConfig(_Strict):
     )
 
 
+class StoreConfig(_Strict):
+    maintenance: Literal["auto", "always", "off"] = Field(
+        default="auto",
+        description="VACUUM/ANALYZE of the hub's tables by the workers: auto = only while the server's autovacuum is off",
+    )
+    maintenance_interval_seconds: float = Field(default=5.0, gt=0)
+
+
 class HubConfig(_Strict):
     """The validated ``orderhub.toml``."""
 
@@ -132,6 +140,7 @@ class HubConfig(_Strict):
     api_tokens: list[ApiToken] = Field(default_factory=list)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> HubConfig:

@@ -8,6 +8,7 @@ a one-second ``tick`` that picks up retries whose time has come and leases that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from arq import cron
@@ -109,6 +110,22 @@ async def startup(ctx: dict[str, Any]) -> None:
     stop = asyncio.Event()
     hub.state["events_stop"] = stop
     hub.state["events_task"] = asyncio.create_task(events.serve(hub, stop))
+    hub.state["maintenance_task"] = asyncio.create_task(_maintenance(hub, stop))
+
+
+async def _maintenance(hub: Any, stop: asyncio.Event) -> None:
+    """VACUUM / ANALYZE where the database does not (``hub.store.maintenance``), every
+    ``[store] maintenance_interval_seconds``, beside the jobs."""
+    from hub.store.maintenance import maintain
+
+    cfg = hub.config.store
+    while not stop.is_set():
+        try:
+            await maintain(hub.store.engine, cfg.maintenance)
+        except Exception as exc:  # a failed VACUUM is retried next round; the jobs go on
+            log.warning("store maintenance failed", extra={"fields": {"error": str(exc)[:300]}})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), cfg.maintenance_interval_seconds)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -117,6 +134,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         if "events_task" in hub.state:
             hub.state["events_stop"].set()
             await hub.state["events_task"]
+        if "maintenance_task" in hub.state:  # a VACUUM under way is cancelled: the next worker redoes it
+            hub.state["maintenance_task"].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub.state["maintenance_task"]
         await hub.state["queue"].close()
         await hub.close()
 
