@@ -236,9 +236,21 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
     return len(jobs)
 
 
+# A lease this young was set by this worker's own claim a moment ago: only an expired lease is ever
+# taken by another worker, so it is still ours and renewing it would buy under this many seconds.
+FRESH_LEASE_SECONDS = 2.0
+
+
+def _fresh(hub: Hub, job: Any) -> bool:
+    """Whether ``job``'s lease was set less than :data:`FRESH_LEASE_SECONDS` ago (by our claim)."""
+    left = (job.lease_until - now()).total_seconds()
+    return bool(left > hub.config.queue.lease_seconds - FRESH_LEASE_SECONDS)
+
+
 async def _take(hub: Hub, job: Any) -> bool:
-    """Fencing: renew the lease only if it is still the one we claimed with."""
-    if job.lease_until is None:
+    """Fencing: renew the lease only if it is still the one we claimed with (a job run straight
+    after its claim keeps the claim's lease: no statement)."""
+    if job.lease_until is None or _fresh(hub, job):
         return True
     async with hub.store.begin() as conn:
         res = await conn.execute(
@@ -279,18 +291,21 @@ async def _run_job(hub: Hub, job: Any) -> None:
 
 
 async def _take_many(hub: Hub, jobs: list[Any]) -> list[Any]:
-    """:func:`_take` for many jobs in one statement per lease value: the jobs still ours."""
+    """:func:`_take` for many jobs in one statement per lease value (none for fresh leases): the
+    jobs still ours."""
     by_lease: dict[Any, list[Any]] = {}
-    for job in jobs:
-        by_lease.setdefault(job.lease_until, []).append(job)
     kept: set[str] = set()
+    for job in jobs:
+        if job.lease_until is None or _fresh(hub, job):
+            kept.add(job.id)
+        else:
+            by_lease.setdefault(job.lease_until, []).append(job)
+    if not by_lease:
+        return [j for j in jobs if j.id in kept]
     renewed = now() + timedelta(seconds=hub.config.queue.lease_seconds)
     async with hub.store.begin() as conn:
         for lease, group in by_lease.items():
             ids = [j.id for j in group]
-            if lease is None:
-                kept.update(ids)
-                continue
             res = await conn.execute(
                 update(J)
                 .where(and_(J.c.id.in_(ids), J.c.status == "running", J.c.lease_until == lease))

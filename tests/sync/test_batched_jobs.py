@@ -4,9 +4,11 @@ outcome recorded on its own job, a refused request dead-lettered alone (real Pos
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from sqlalchemy import event, func, select, update
 
@@ -79,15 +81,44 @@ async def test_a_refused_request_is_dead_lettered_alone(hub: Hub, router: respx.
     assert [f.object_id for f in failures] == [bad] and still_pending == 1
 
 
-async def test_a_batch_whose_lease_was_taken_calls_nothing(hub: Hub, router: respx.Router) -> None:
+async def test_a_batch_whose_lease_was_taken_calls_nothing(
+    hub: Hub, router: respx.Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[Any] = []
     router.routes["wms_orders"].side_effect = lambda r: seen.append(r) or httpx.Response(201, json={"id": "W"})
     await _orders(hub, 3)
     claimed = [j for j in await jobs.claim(hub, 100) if j.operation == "submit_fulfillment"]
-    async with hub.store.begin() as c:  # expired and taken by another worker
-        await c.execute(update(t.sync_jobs).values(lease_until=func.now()))
+    # the batch waited past its lease (here: 90 s later by the worker's clock), which expired and
+    # another worker took
+    later = now() + timedelta(seconds=90)
+    monkeypatch.setattr(jobs, "now", lambda: later)
+    async with hub.store.begin() as c:
+        await c.execute(update(t.sync_jobs).values(lease_until=later))
     await jobs.run_batched(hub, claimed)
     assert seen == []
+
+
+async def test_a_batch_run_straight_after_its_claim_renews_no_lease(hub: Hub, router: respx.Router) -> None:
+    router.routes["wms_orders"].side_effect = lambda r: httpx.Response(201, json={"id": "W"})
+    await _orders(hub, 3)
+    claimed = [j for j in await jobs.claim(hub, 100) if j.operation == "submit_fulfillment"]
+    renewals: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE sync_jobs SET lease_until"):
+            renewals.append(statement)
+
+    event.listen(hub.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await jobs.run_batched(hub, claimed)
+    finally:
+        event.remove(hub.store.engine.sync_engine, "before_cursor_execute", count)
+    assert renewals == []
+    async with hub.store.begin() as c:
+        statuses = (
+            await c.execute(select(t.sync_jobs.c.status).where(t.sync_jobs.c.operation == "submit_fulfillment"))
+        ).scalars()
+        assert set(statuses) == {"done"}
 
 
 async def test_a_push_being_made_carries_the_changes_still_waiting_for_their_delay(hub: Hub) -> None:
