@@ -423,6 +423,19 @@ class Harness:
             self.check_alive()
             await asyncio.sleep(poll)
 
+    async def wait_until_zero(self, query: str, limit_s: float) -> float:
+        """Poll ``query`` (a count of what is left) until it is 0; the epoch time it was. Polls
+        every 0.1 s near the end, less often while much is left."""
+        end = time.monotonic() + limit_s
+        while True:
+            n = int(await self.scalar(query) or 0)
+            if n == 0:
+                return time.time()
+            if time.monotonic() > end:
+                raise TimeoutError(f"waited {limit_s:.0f} s: {n} left for {query!r} (logs in {self.tmp})")
+            self.check_alive()
+            await asyncio.sleep(0.1 if n < 1000 else 0.5)
+
     def check_alive(self) -> None:
         for name, p in self.procs.items():
             if p.poll() is not None:

@@ -42,8 +42,11 @@ class Hub:
         extra_plugins: list[Any] | None = None,
         http_transport: Any = None,
         http_options: dict[str, Any] | None = None,
+        role: str = "hub",
     ) -> Hub:
-        """Load plugins, validate the config against them, open the database (migrated) and Redis."""
+        """Load plugins, validate the config against them, open the database (migrated) and Redis.
+
+        ``role`` names this process's database sessions (``orderhub-<role>`` in pg_stat_activity)."""
         settings = settings or Settings()
         extra = list(extra_plugins or [])
         for name in filter(None, (p.strip() for p in settings.plugins.split(","))):
@@ -58,7 +61,7 @@ class Hub:
         url = settings.effective_database_url()
         if migrate:
             await upgrade_async(url)
-        store = Store(url)
+        store = Store(url, application_name=f"orderhub-{role}")
         redis_url, private = ensure_redis_url(settings.redis_url)
         redis = aioredis.from_url(redis_url)  # type: ignore[no-untyped-call]
         hub = cls(

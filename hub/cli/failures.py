@@ -40,7 +40,7 @@ def _with_filters(fn: Any) -> Any:
 async def _hub() -> Any:
     from hub.runtime import Hub
 
-    return await Hub.open(Settings())
+    return await Hub.open(Settings(), role="cli")
 
 
 @click.group("failures")

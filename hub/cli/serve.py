@@ -23,7 +23,7 @@ async def run_server(host: str, port: int, *, worker: bool | None = None, ready:
     settings = Settings()
     configure(settings.log_level)
     embedded = not settings.redis_url
-    hub = await Hub.open(settings)
+    hub = await Hub.open(settings, role="api")
     hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
     runner = web.AppRunner(make_app(hub), access_log=None)
     await runner.setup()

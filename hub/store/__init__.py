@@ -23,9 +23,9 @@ from hub.store.engine import is_sqlite, make_engine
 class Store:
     """One database: an engine and its transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, application_name: str = "orderhub") -> None:
         self.url = url
-        self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
+        self.engine: AsyncEngine = make_engine(url, pool_size=pool_size, application_name=application_name)
         install_autoflush(self.engine.sync_engine)
 
     @property

@@ -17,7 +17,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, application_name: str = "orderhub"
+) -> AsyncEngine:
     """An engine for ``url``.
 
     SQLite runs in WAL mode with a busy timeout and takes the write lock at ``BEGIN``
@@ -61,4 +63,6 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         max_overflow=4,
         pool_timeout=60,
         pool_pre_ping=False,
+        # names the process kind in pg_stat_activity (orderhub-api, orderhub-worker...)
+        connect_args={"server_settings": {"application_name": application_name}},
     )

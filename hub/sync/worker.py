@@ -98,7 +98,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
     settings: Settings = ctx["orderhub_settings"]
     configure(settings.log_level)
-    hub = await Hub.open(settings, migrate=False)
+    hub = await Hub.open(settings, migrate=False, role="worker")
     hub.state["queue"] = await ArqQueue.connect(hub.state["redis_url"], settings.redis_prefix)
     ctx["hub"] = hub
     from hub.runtime import freeze_startup_objects
