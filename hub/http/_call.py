@@ -56,12 +56,19 @@ def _waiter(policy: RetryPolicy) -> Any:
     return wait
 
 
-def _where(client: httpx.AsyncClient, method: str, url: str | httpx.URL) -> str:
-    try:
-        u = client.build_request(method, url).url
-        return f"{method} {u.scheme}://{u.host}{u.path}"
-    except Exception:
-        return f"{method} {url}"
+class _Where:
+    """``METHOD scheme://host/path`` of a request, for error messages: resolved (a request built,
+    which costs as much as sending one) only when a message is written."""
+
+    def __init__(self, client: httpx.AsyncClient, method: str, url: str | httpx.URL) -> None:
+        self.client, self.method, self.url = client, method, url
+
+    def __str__(self) -> str:
+        try:
+            u = self.client.build_request(self.method, self.url).url
+            return f"{self.method} {u.scheme}://{u.host}{u.path}"
+        except Exception:
+            return f"{self.method} {self.url}"
 
 
 async def call(
@@ -89,7 +96,7 @@ async def call(
         policy = RetryPolicy(attempts=1, initial=policy.initial, max_backoff=policy.max_backoff, budget=0)
     conn = connection or getattr(client, "connection", None)
     secrets: frozenset[str] = getattr(client, "secrets", frozenset())
-    where = _where(client, method, url)
+    where = _Where(client, method, url)  # built only for an error message
     who = f" (connection {conn})" if conn else ""
 
     retrying = AsyncRetrying(
@@ -109,7 +116,7 @@ async def call(
                     return response
                 if status in RETRY_STATUSES:
                     raise _Transient(response, retry_after(response.headers))
-                raise _fatal(response, where, who, conn, secrets)
+                raise _fatal(response, str(where), who, conn, secrets)
     except _Transient as exc:
         resp = exc.response
         wait = exc.wait

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, ModelWrapValidatorHandler, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
 from hub.errors import TotalsMismatch
 from hub.model._common import Address, Customer, Model
@@ -141,6 +141,9 @@ class Promise(Model):
     deliver_by: datetime | None = None
 
 
+_STORED: dict[str, bool] = {"stored": True}  # validation context of Order.from_stored
+
+
 class Order(Model):
     """The canonical order. ``(connection, external_id)`` identifies it at its source."""
 
@@ -184,15 +187,24 @@ class Order(Model):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _check(cls, data: Any, handler: ModelWrapValidatorHandler[Order]) -> Order:
+    def _check(cls, data: Any, handler: ModelWrapValidatorHandler[Order], info: ValidationInfo) -> Order:
         if isinstance(data, Order) and getattr(data, "_totals_checked", False):
             return handler(data)
         order = handler(data)
+        if info.context is _STORED:  # checked when it was accepted; a stored order is not refused on load
+            object.__setattr__(order, "_totals_checked", True)
+            return order
         problems = totals_problems(order)
         if problems:
             raise ValueError("; ".join(problems))
         object.__setattr__(order, "_totals_checked", True)
         return order
+
+    @classmethod
+    def from_stored(cls, data: Any) -> Order:
+        """An order read back from the store: validated, but its totals not summed again (they
+        were checked when the order was accepted)."""
+        return cls.model_validate(data, context=_STORED)
 
     def line(self, line_no: int) -> OrderLine:
         for ln in self.lines:

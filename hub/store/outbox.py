@@ -13,6 +13,8 @@ from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
 from hub.store._pending import flush_pending, write
 
+_INSERT = insert(t.outbox)  # built once: emit is on every order's path
+
 
 async def emit(
     conn: AsyncConnection,
@@ -36,7 +38,7 @@ async def emit(
         "created_at": ev.timestamp,
         "dispatched": False,
     }
-    await write(conn, insert(t.outbox), row)  # inserted with the others just before the commit
+    await write(conn, _INSERT, row)  # inserted with the others just before the commit
     return ev
 
 
