@@ -127,7 +127,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
         await hub.close()
         if fake is not None:
             fake.terminate()
-        if db == "postgres":
+        if db == "postgres" and not os.environ.get("BENCH_KEEP_DB"):  # kept: for EXPLAIN
             admin = await asyncpg.connect(PG_ADMIN)
             await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             await admin.close()
