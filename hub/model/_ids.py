@@ -14,12 +14,13 @@ _last_ms = 0
 _last_rand = 0
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # every 10-bit value as two digits
+
+
 def _encode(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """The low ``5 * length`` bits of ``value`` as ``length`` (even) Crockford base32 digits, two
+    at a time (this runs for every id the hub makes: several per order)."""
+    return "".join([_PAIRS[(value >> s) & 1023] for s in range(5 * length - 10, -1, -10)])
 
 
 def new_id(prefix: str) -> str:
@@ -39,4 +40,4 @@ def new_id(prefix: str) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1
         _last_ms, _last_rand = ms, rand
-    return f"{prefix}_{_encode(ms, 10)}{_encode(rand & ((1 << 80) - 1), 16)}"
+    return f"{prefix}_{_encode((ms << 80) | (rand & ((1 << 80) - 1)), 26)}"

@@ -97,3 +97,10 @@ def test_illegal_transition_names_both_states() -> None:
         shipped.transition("cancelled")
     with pytest.raises(IllegalTransition):
         o.transition("cancelled").transition("allocated")
+
+
+def test_ids_carry_their_millisecond_in_ulid_form() -> None:
+    from hub.model._ids import _encode
+
+    assert _encode(1469918176385, 10) == "01ARYZ6S41"  # the ULID specification's example timestamp
+    assert _encode((1 << 130) - 1, 26) == "Z" * 26 and _encode(0, 26) == "0" * 26
