@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.errors import ConfigError
@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     plugins: str = Field(
         default="", description="extra plugin modules, comma-separated (local plugins without packaging)"
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        from hub.redis_urls import parse_sentinel
+
+        parse_sentinel(v)  # a malformed sentinel URL is refused at start, with an example
+        return v
 
     def effective_database_url(self) -> str:
         if self.database_url:

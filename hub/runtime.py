@@ -16,6 +16,7 @@ from hub.config import HubConfig, Settings, load_config
 from hub.errors import ConfigError, NotFound
 from hub.plugins import Connector, PluginManager, Registry, load, settings_problems
 from hub.redis_server import PrivateRedis, ensure_redis_url
+from hub.redis_urls import client as redis_client
 from hub.store import Store
 from hub.store.migrate import upgrade_async
 
@@ -63,7 +64,7 @@ class Hub:
             await upgrade_async(url)
         store = Store(url, application_name=f"orderhub-{role}")
         redis_url, private = ensure_redis_url(settings.redis_url)
-        redis = aioredis.from_url(redis_url)  # type: ignore[no-untyped-call]
+        redis = redis_client(redis_url)
         hub = cls(
             settings=settings, config=config, store=store, redis=redis, pm=pm, registry=registry, private_redis=private
         )

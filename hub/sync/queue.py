@@ -11,7 +11,9 @@ import time
 from typing import Any, Protocol
 
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
+
+from hub.redis_urls import arq_settings
 
 
 class Queue(Protocol):
@@ -37,7 +39,7 @@ class ArqQueue:
 
     @classmethod
     async def connect(cls, redis_url: str, prefix: str) -> ArqQueue:
-        pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=queue_name(prefix))
+        pool = await create_pool(arq_settings(redis_url), default_queue_name=queue_name(prefix))
         return cls(pool, prefix)
 
     async def enqueue(

@@ -12,11 +12,11 @@ import contextlib
 from typing import Any
 
 from arq import cron
-from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from hub.config import Settings
 from hub.logging import get_logger
+from hub.redis_urls import arq_settings
 from hub.sync.queue import ArqQueue, queue_name
 
 log = get_logger("hub.worker")
@@ -156,7 +156,7 @@ def make_worker(
         ],
         on_startup=startup,
         on_shutdown=shutdown,
-        redis_settings=RedisSettings.from_dsn(redis_url),
+        redis_settings=arq_settings(redis_url),
         queue_name=queue_name(settings.redis_prefix),
         max_jobs=concurrency,
         poll_delay=0.02,
