@@ -146,17 +146,17 @@ async def upsert_order(
     own fields (id, status, holds, allocations, decisions) are kept from the stored order.
     """
     ts = now()
-    row = _row(incoming, ts)
     known = prefetched(conn)
     key = (incoming.connection, incoming.external_id)
     if known is not None and key in known.absent:
         known.absent.discard(key)
-        if row["email_hash"] in known.email_counts:
-            known.email_counts[row["email_hash"]] += 1
-        lazy = {**row, "data": incoming, "created_at": ts, "version": 1}
+        lazy = {**_row(incoming, ts, lazy=True), "created_at": ts, "version": 1}  # serialised when written
+        if lazy["email_hash"] in known.email_counts:
+            known.email_counts[lazy["email_hash"]] += 1
         await write(conn, _INSERT_ORDER, lazy, prepare=_serialise)
         await _write_lines(conn, incoming, new=True)
         return UpsertResult(incoming, "created")
+    row = _row(incoming, ts)
     res = await conn.execute(
         insert_ignore(conn, ORDERS, ["connection", "external_id"]).values(**row, created_at=ts, version=1)
     )
