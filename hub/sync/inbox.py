@@ -37,7 +37,7 @@ log = get_logger("hub.sync.inbox")
 I = t.inbox  # noqa: E741
 SAFE_HEADERS = ("content-type", "user-agent")
 MAX_ATTEMPTS = 5
-CHUNK = 25  # order items applied per transaction
+CHUNK = 50  # order items applied per transaction
 CHUNK_TRIES = 3  # plans of a chunk whose stock was taken meanwhile, before its items go one by one
 
 

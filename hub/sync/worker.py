@@ -20,7 +20,7 @@ from hub.redis_urls import arq_settings
 from hub.sync.queue import ArqQueue, queue_name
 
 log = get_logger("hub.worker")
-_BATCH = 50
+_BATCH = 100
 
 
 async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
