@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="orderhub worker --nice (default 10: the API keeps the CPU it needs on a shared machine; 0 to disable)",
     )
+    ap.add_argument(
+        "--replay-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="orderhub failures replay --processes (default: one per core)",
+    )
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results/ or the README table")
     args = ap.parse_args(argv)
     opts = Options(
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         worker_concurrency=args.worker_concurrency,
         worker_nice=args.worker_nice,
+        replay_processes=args.replay_processes,
     )
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     failed = False

@@ -137,7 +137,12 @@ class Sampler:
         self._t1 = 0.0
 
     def _groups(self) -> dict[str, list[psutil.Process]]:
-        out: dict[str, list[psutil.Process]] = {k: [p] for k, p in self.procs.items()}
+        out: dict[str, list[psutil.Process]] = {}
+        for k, p in self.procs.items():  # a process and its children (orderhub failures replay --processes N)
+            try:
+                out[k] = [p, *p.children(recursive=True)]
+            except psutil.Error:
+                out[k] = [p]
         now = time.monotonic()
         if now - self._servers_at > 5.0:  # a scan of every process is costly: every 5 s
             self._servers_at = now

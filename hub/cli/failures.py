@@ -120,6 +120,14 @@ def show(failure_id: str) -> None:
     help="Failures replayed at once. One object's failures still replay one after the other, oldest first, "
     "and a connection's max_concurrency still caps its calls.",
 )
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Split the failures over this many processes (one per core): one object's failures stay in one "
+    "process, oldest first; --concurrency applies to each.",
+)
 def replay(
     failure_ids: tuple[str, ...],
     connection: str | None,
@@ -131,6 +139,7 @@ def replay(
     dry_run: bool,
     actor: str,
     concurrency: int,
+    processes: int,
 ) -> None:
     """Replay FAILURE_IDS, or with --all every open failure matching the filters (oldest first,
     --concurrency at a time). A failure already resolved is not run again."""
@@ -138,6 +147,13 @@ def replay(
 
     if not failure_ids and not all_ and not any((connection, operation, error, since, until)):
         raise click.UsageError("name failure ids, or filters, or --all")
+
+    if processes > 1:
+        flt = _filter(connection, operation, error, since, until, "open")
+        _report(
+            _replay_in_processes(flt, list(dict.fromkeys(failure_ids)) or None, processes, actor, dry_run, concurrency)
+        )
+        return
 
     async def run() -> list[ReplayResult]:
         hub = await _hub()
@@ -164,7 +180,11 @@ def replay(
         finally:
             await hub.close()
 
-    results = asyncio.run(run())
+    _report(asyncio.run(run()))
+
+
+def _report(results: list[Any]) -> None:
+    """Print the failures still failing or not run, then the summary; exit 1 if any still fails."""
     summary: dict[str, int] = {}
     for r in results:
         summary[r.result] = summary.get(r.result, 0) + 1
@@ -175,6 +195,93 @@ def replay(
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())) or "nothing to replay")
     if summary.get("failed"):
         raise SystemExit(1)
+
+
+def _replay_in_processes(
+    flt: Any, ids: list[str] | None, processes: int, actor: str, dry_run: bool, concurrency: int
+) -> list[Any]:
+    """``replay`` over ``processes`` child processes, one shard of the failures each (see
+    ``hub.sync.failures.shard_matching``); one progress bar; the results in creation order."""
+    import multiprocessing
+    from queue import Empty
+
+    from hub.sync.failures import ReplayResult, shard_matching
+
+    async def plan() -> list[list[str]]:
+        hub = await _hub()
+        try:
+            return await shard_matching(hub, flt, processes, ids=ids)
+        finally:
+            await hub.close()
+
+    shards = [s for s in asyncio.run(plan()) if s]
+    mp = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or pool inherited
+    queue = mp.Queue()
+    children = [
+        mp.Process(target=_replay_shard, args=(i, ids_, actor, dry_run, concurrency, queue))
+        for i, ids_ in enumerate(shards)
+    ]
+    for c in children:
+        c.start()
+    results: dict[int, list[ReplayResult]] = {}
+    errors: dict[int, str] = {}
+    label = "replaying" + (" (dry run)" if dry_run else "") + f" in {len(children)} processes"
+    with click.progressbar(length=sum(map(len, shards)), label=label, file=sys.stderr) as bar:
+        while len(results) + len(errors) < len(children):
+            try:
+                kind, shard, payload = queue.get(timeout=1.0)
+            except Empty:  # a child that died without a word (killed) must not leave us waiting
+                for i, c in enumerate(children):
+                    if i not in results and i not in errors and c.exitcode not in (None, 0):
+                        errors[i] = f"exited with code {c.exitcode}"
+                continue
+            if kind == "progress":
+                bar.update(payload)
+            elif kind == "done":
+                results[shard] = [ReplayResult(*r) for r in payload]
+            else:
+                errors[shard] = payload
+    for c in children:
+        c.join()
+    if errors:
+        raise click.ClickException("; ".join(f"replay process {i}: {e}" for i, e in sorted(errors.items())))
+    return sorted((r for rs in results.values() for r in rs), key=lambda r: r.failure_id)  # creation order
+
+
+def _replay_shard(shard: int, ids: list[str], actor: str, dry_run: bool, concurrency: int, queue: Any) -> None:
+    """One child of :func:`_replay_in_processes`: replay ``ids``; progress every 50 results."""
+    from hub.sync.failures import FailureFilter, ReplayResult, replay_matching
+
+    done = [0]
+
+    def progress(_r: ReplayResult) -> None:
+        done[0] += 1
+        if done[0] == 50:
+            queue.put(("progress", shard, done[0]))
+            done[0] = 0
+
+    async def run() -> list[ReplayResult]:
+        hub = await _hub()
+        try:
+            return await replay_matching(
+                hub,
+                FailureFilter(status=None),
+                actor=actor,
+                dry_run=dry_run,
+                ids=ids,
+                progress=progress,
+                concurrency=concurrency,
+            )
+        finally:
+            await hub.close()
+
+    try:
+        results = asyncio.run(run())
+    except Exception as exc:  # reported by the parent, which exits non-zero
+        queue.put(("error", shard, f"{type(exc).__name__}: {exc}"))
+        return
+    queue.put(("progress", shard, done[0]))
+    queue.put(("done", shard, [(r.failure_id, r.result, r.detail) for r in results]))
 
 
 COMMANDS = [failures]

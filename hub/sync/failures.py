@@ -9,6 +9,7 @@ replay of a failure that is already resolved changes nothing.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -249,6 +250,22 @@ async def replay_matching(
     if ids is None:
         return list(out.values())
     return [out[i] for i in dict.fromkeys(ids)]
+
+
+async def shard_matching(
+    hub: Hub, flt: FailureFilter, shards: int, *, ids: list[str] | None = None, limit: int = 100_000
+) -> list[list[str]]:
+    """The failures :func:`replay_matching` would take (``ids``, or up to ``limit`` matching ``flt``),
+    split into ``shards`` lists of ids for as many replaying processes. The failures of one
+    (connection, object) are always in the same list, in creation order, so each process keeps the
+    per-object order that one process keeps. Unknown ids raise NotFound."""
+    out: list[list[str]] = [[] for _ in range(max(1, shards))]
+    pages = _pages_of(hub, ids, _IDS_PER_QUERY) if ids is not None else _pages_matching(hub, flt, 1000, limit)
+    async for page in pages:
+        for r in page:
+            key = f"{r.connection}\x00{r.object_id if r.object_id is not None else r.id}"
+            out[zlib.crc32(key.encode()) % len(out)].append(r.id)
+    return out
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

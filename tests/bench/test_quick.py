@@ -16,9 +16,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_quick(scenario: str) -> dict[str, Any]:
+def run_quick(scenario: str, *extra: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", scenario, "--quick", "--json", "--no-record"],
+        [sys.executable, "-m", "bench", scenario, "--quick", "--json", "--no-record", *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -42,7 +42,8 @@ def test_flash_sale_never_oversells_and_decides_every_order() -> None:
 
 
 def test_replay_of_dead_lettered_fulfilments_creates_each_3pl_order_once() -> None:
-    doc = run_quick("replay")
+    doc = run_quick("replay", "--replay-processes", "2")  # orderhub failures replay --processes 2
+    assert "--processes 2" in doc["settings"]["how"]
     checks = doc["checks"]
     n = doc["settings"]["failures"]
     assert checks["rejected_before_fix"] >= n  # every fulfilment was refused (422) and dead-lettered

@@ -310,3 +310,22 @@ async def test_unknown_ids_raise_before_anything_runs(hub: Hub, threepl: ThreePL
 def test_the_cli_refuses_a_concurrency_below_one() -> None:
     r = CliRunner().invoke(failures_cli, ["replay", "--all", "--concurrency", "0"])
     assert r.exit_code == 2 and "--concurrency" in r.output
+
+
+async def test_failures_split_for_several_processes_keep_each_object_whole_and_in_order(
+    hub: Hub, threepl: ThreePL
+) -> None:
+    ids = await dead_letter(hub, objects=12, labels=2)  # per fulfilment: its submission, then two label jobs
+    async with hub.store.connect() as c:
+        object_of = {r.id: r.object_id for r in (await c.execute(select(t.sync_failures))).all()}
+
+    shards = await failures.shard_matching(hub, failures.FailureFilter(), 3)
+
+    assert len(shards) == 3 and sorted(i for s in shards for i in s) == sorted(ids)  # each once
+    assert all(s == sorted(s) for s in shards)  # creation order within a process
+    where = {object_of[i]: n for n, s in enumerate(shards) for i in s}
+    assert all(where[object_of[i]] == n for n, s in enumerate(shards) for i in s)  # an object in one process
+    assert sum(1 for s in shards if s) >= 2  # 12 objects spread over the processes
+    assert await failures.shard_matching(hub, failures.FailureFilter(), 3, ids=ids[:3]) != [[], [], []]
+    with pytest.raises(NotFound):
+        await failures.shard_matching(hub, failures.FailureFilter(), 3, ids=["fail_unknown"])

@@ -52,7 +52,7 @@ def test_order_totals_that_do_not_add_up_are_reported() -> None:
 def test_a_stored_order_is_read_back_without_summing_its_totals_again() -> None:
     doc = _order().to_json()
     doc["totals"]["total"] = {"amount": "99.00", "currency": "EUR"}  # stored by an older hub, say
-    with pytest.raises(ValidationError, match="totals.total is 99.00"):
+    with pytest.raises(ValidationError, match=r"totals\.total is 99\.00"):
         Order.model_validate(doc)
     stored = Order.from_stored(doc)
     assert stored.totals.total == Money.of("99", "EUR")
