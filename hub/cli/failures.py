@@ -215,6 +215,8 @@ def _replay_in_processes(
             await hub.close()
 
     shards = [s for s in asyncio.run(plan()) if s]
+    if not shards:
+        return []
     mp = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or pool inherited
     queue = mp.Queue()
     children = [
