@@ -8,18 +8,14 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-import respx
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api import make_app
-from hub.config import HubConfig, Settings
 from hub.runtime import Hub
 from hub.store import inventory as inv
-from tests.conftest import _fresh_pg
 from tests.sync import toy
-from tests.sync.conftest import CONFIG, OPS_TOKEN, READ_TOKEN, make_router
+from tests.sync.conftest import CONFIG, OPS_TOKEN, READ_TOKEN, make_router, open_hub
 
 __all__ = ["OPS_TOKEN", "READ_TOKEN", "csrf_of", "login"]
 
@@ -32,17 +28,7 @@ CONSOLE_CONFIG: dict[str, Any] = {
 @pytest.fixture
 async def hub(pg_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Hub]:
     """Toy connections on the real PostgreSQL and Redis; 100 units of SKU-1 at w1."""
-    store = await _fresh_pg(pg_url)
-    await store.close()
-    toy.STRICT["on"] = True
-    router: respx.Router = make_router()
-    settings = Settings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix, plugins="tests.sync.toy")
-    h = await Hub.open(
-        settings,
-        HubConfig.model_validate(CONSOLE_CONFIG),
-        migrate=False,
-        http_transport=httpx.MockTransport(router.async_handler),
-    )
+    h = await open_hub(pg_url, redis_url, redis_prefix, CONSOLE_CONFIG, make_router())
     async with h.store.begin() as conn:
         await inv.adjust(conn, "SKU-1", "w1", 100, cause="receipt")
     yield h

@@ -8,14 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import httpx
 import pytest
-import respx
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from hub.api import make_app
-from hub.config import HubConfig, Settings
 from hub.model import Order, TrackingEvent, TrackingStatus
 from hub.orders import service as orders
 from hub.runtime import Hub
@@ -23,9 +20,7 @@ from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
 from hub.sync import inbox
-from tests.conftest import _fresh_pg
-from tests.sync import toy
-from tests.sync.conftest import OPS_TOKEN, READ_TOKEN, SECRET, make_router, webhook
+from tests.sync.conftest import OPS_TOKEN, READ_TOKEN, SECRET, make_router, open_hub, webhook
 
 CONFIG: dict[str, Any] = {
     "locations": [
@@ -57,22 +52,8 @@ READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 @pytest.fixture
 async def hub(pg_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Hub]:
     """The hub, with 100 x SKU-1 at w1."""
-    store = await _fresh_pg(pg_url)
-    await store.close()
-    toy.STRICT["on"] = True
-    router: respx.Router = make_router()
-    settings = Settings(
-        database_url=pg_url,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        plugins="tests.sync.toy,tests.returns_service.toy_money",
-    )
-    h = await Hub.open(
-        settings,
-        HubConfig.model_validate(CONFIG),
-        migrate=False,
-        http_transport=httpx.MockTransport(router.async_handler),
-    )
+    plugins = "tests.sync.toy,tests.returns_service.toy_money"
+    h = await open_hub(pg_url, redis_url, redis_prefix, CONFIG, make_router(), plugins=plugins)
     async with h.store.begin() as conn:
         await inv.adjust(conn, "SKU-1", "w1", 100, cause="receipt")
     yield h

@@ -59,13 +59,21 @@ def router() -> respx.Router:
     return make_router()
 
 
-async def open_hub(pg_url: str, redis_url: str, redis_prefix: str, config: dict[str, Any], router: respx.Router) -> Hub:
-    """A hub on a fresh database of the real PostgreSQL and on Redis, with the toy plugins loaded and
-    outbound HTTP answered by ``router``."""
+async def open_hub(
+    pg_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    config: dict[str, Any],
+    router: respx.Router,
+    *,
+    plugins: str = "tests.sync.toy",
+) -> Hub:
+    """A hub on a fresh database of the real PostgreSQL and on Redis, with the toy plugins (and
+    ``plugins``) loaded and outbound HTTP answered by ``router``."""
     store = await _fresh_pg(pg_url)
     await store.close()
     toy.STRICT["on"] = True
-    settings = Settings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix, plugins="tests.sync.toy")
+    settings = Settings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix, plugins=plugins)
     return await Hub.open(
         settings,
         HubConfig.model_validate(config),
