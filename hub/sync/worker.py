@@ -147,17 +147,21 @@ def make_worker(
 ) -> Worker:
     """An arq Worker for this hub (poll_delay tuned down from arq's 0.5 s)."""
     ctx = {"orderhub_settings": settings}
+    queue = queue_name(settings.redis_prefix)
     return Worker(
         functions=[drain],
+        # arq names a cron job's run "<name>:<time>" in Redis, across queues: named after this hub's
+        # queue, so that two hubs sharing a Redis (each with its ORDERHUB_REDIS_PREFIX) do not take
+        # each other's runs for their own and skip them
         cron_jobs=[
-            cron(tick, second=set(range(60)), run_at_startup=True, timeout=120),
-            cron(poll, second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
-            cron(backorder_sweep, second={30}, unique=True, timeout=300),
+            cron(tick, name=f"cron:{queue}:tick", second=set(range(60)), run_at_startup=True, timeout=120),
+            cron(poll, name=f"cron:{queue}:poll", second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
+            cron(backorder_sweep, name=f"cron:{queue}:backorder_sweep", second={30}, unique=True, timeout=300),
         ],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=arq_settings(redis_url),
-        queue_name=queue_name(settings.redis_prefix),
+        queue_name=queue,
         max_jobs=concurrency,
         poll_delay=0.02,
         keep_result=0,
