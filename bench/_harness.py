@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,30 +417,27 @@ class Harness:
         async with aiohttp.ClientSession() as s, s.post(f"{self.fake}/_mode", json={"shipbob": shipbob}) as r:
             r.raise_for_status()
 
-    async def wait_for(self, query: str, target: int, limit_s: float, poll: float = 0.1) -> float:
+    async def wait_for(self, query: str, target: int, limit_s: float) -> float:
         """Poll ``query`` (a count) until it reaches ``target``; the epoch time it did."""
-        end = time.monotonic() + limit_s
-        while True:
-            n = int(await self.scalar(query) or 0)
-            if n >= target:
-                return time.time()
-            if time.monotonic() > end:
-                raise TimeoutError(f"waited {limit_s:.0f} s: {n} of {target} for {query!r} (logs in {self.tmp})")
-            self.check_alive()
-            await asyncio.sleep(poll)
+        return await self._poll(query, lambda n: max(0, target - n), limit_s, f"of {target}")
 
     async def wait_until_zero(self, query: str, limit_s: float) -> float:
-        """Poll ``query`` (a count of what is left) until it is 0; the epoch time it was. Polls
-        every 0.1 s near the end, less often while much is left."""
+        """Poll ``query`` (a count of what is left) until it is 0; the epoch time it was."""
+        return await self._poll(query, lambda n: n, limit_s, "left")
+
+    async def _poll(self, query: str, left: Callable[[int], int], limit_s: float, what: str) -> float:
+        """Poll the count ``query`` until ``left(count)`` is 0: every 0.1 s near the end, every 0.5 s
+        while much is left (a count of a large table is not free for PostgreSQL)."""
         end = time.monotonic() + limit_s
         while True:
             n = int(await self.scalar(query) or 0)
-            if n == 0:
+            remaining = left(n)
+            if remaining == 0:
                 return time.time()
             if time.monotonic() > end:
-                raise TimeoutError(f"waited {limit_s:.0f} s: {n} left for {query!r} (logs in {self.tmp})")
+                raise TimeoutError(f"waited {limit_s:.0f} s: {n} {what} for {query!r} (logs in {self.tmp})")
             self.check_alive()
-            await asyncio.sleep(0.1 if n < 1000 else 0.5)
+            await asyncio.sleep(0.1 if remaining < 1000 else 0.5)
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
