@@ -35,7 +35,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
 
     from hub.clock import now
     from hub.config import Settings
-    from hub.runtime import Hub
+    from hub.runtime import Hub, freeze_startup_objects
     from hub.store import inventory as inv
     from hub.store import tables as t
     from hub.sync import inbox, jobs
@@ -81,6 +81,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
             async with hub.store.begin() as conn:
                 await conn.execute(update(t.sync_jobs).values(next_run_at=now()))
         event.listen(hub.store.engine.sync_engine, "before_cursor_execute", count)
+        freeze_startup_objects()  # as orderhub worker does once it has started
         profiler = None
         if profile:
             from pyinstrument import Profiler
