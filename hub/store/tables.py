@@ -26,7 +26,6 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.store._types import UTCDateTime
 
@@ -46,7 +45,8 @@ metadata = MetaData(
     }
 )
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+# plain json on PostgreSQL too: documents are written and read whole, never queried inside (migration 0007)
+Json = JSON()
 TS = UTCDateTime()
 Id = String(40)
 # A serial id that is a BIGINT on PostgreSQL and the rowid INTEGER on SQLite.

@@ -53,7 +53,7 @@ _PG_INSERT = (
     "received_at) "
     "SELECT u.id, u.connection, u.event_id, u.topic, u.object_key, u.source_ts, u.headers, u.body, 'pending', 0, "
     "u.received_at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], "
-    "$7::jsonb[], $8::bytea[], $9::timestamptz[]) "
+    "$7::json[], $8::bytea[], $9::timestamptz[]) "
     "AS u(id, connection, event_id, topic, object_key, source_ts, headers, body, received_at) "
     "ON CONFLICT (connection, event_id) DO NOTHING RETURNING id, connection, event_id"
 )

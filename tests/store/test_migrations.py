@@ -1,8 +1,11 @@
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from sqlalchemy import inspect
 
 from hub.store import Store
@@ -42,5 +45,70 @@ def test_db_upgrade_on_an_empty_postgres_database_twice() -> None:
             )
             assert r.returncode == 0, r.stderr
             assert "is at head" in r.stdout
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_0007_turns_every_jsonb_column_into_json_keeping_the_documents_and_back() -> None:
+    """Documents written as jsonb before 0007 read back the same after it (and after its downgrade);
+    at head no column of the hub is jsonb any more (the server would parse every document written)."""
+    import asyncio
+    import uuid
+
+    from alembic import command
+
+    from hub.store.migrate import alembic_config, upgrade
+    from tests.conftest import PG_ADMIN, _pg_admin
+
+    name = f"orderhub_mig_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    doc = '{"total": {"amount": "10.00", "currency": "EUR"}, "lines": [{"sku": "A", "quantity": 2}]}'
+
+    async def column_types() -> dict[str, str]:
+        c = await asyncpg.connect(f"{base}/{name}")
+        try:
+            rows = await c.fetch(
+                "SELECT table_name || '.' || column_name AS col, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND data_type IN ('json', 'jsonb')"
+            )
+            return {r["col"]: r["data_type"] for r in rows}
+        finally:
+            await c.close()
+
+    async def sql(statement: str) -> Any:
+        c = await asyncpg.connect(f"{base}/{name}")
+        try:
+            return await c.fetchval(statement)
+        finally:
+            await c.close()
+
+    try:
+        url = base.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        upgrade(url, "0006")
+        before = asyncio.run(column_types())
+        assert before["outbox.data"] == "jsonb" and before["orders.data"] == "jsonb"
+        asyncio.run(
+            sql(
+                "INSERT INTO outbox (id, type, data, created_at, dispatched) "
+                f"VALUES ('evt_01JAAAAAAAAAAAAAAAAAAAAAAA', 'order.created', '{doc}', now(), false)"
+            )
+        )
+        upgrade(url)
+        after = asyncio.run(column_types())
+        assert set(after) == set(before)
+        assert set(after.values()) == {"json"}
+        stored = asyncio.run(sql("SELECT data::text FROM outbox"))
+        assert json.loads(stored) == json.loads(doc)
+        lz4 = asyncio.run(sql("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"))
+        compression = asyncio.run(
+            sql(
+                "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'outbox'::regclass AND attname = 'data'"
+            )
+        )
+        assert compression == ("l" if lz4 else "")  # migration 0006's lz4 kept through the rewrite
+        command.downgrade(alembic_config(url), "0006")
+        assert asyncio.run(column_types()) == before
+        assert json.loads(asyncio.run(sql("SELECT data::text FROM outbox"))) == json.loads(doc)
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
