@@ -57,6 +57,7 @@ from hub.store import orders as repo
 from hub.store import outbox
 from hub.store import tables as t
 from hub.store._pending import pending, write
+from hub.store.engine import document
 from hub.store.inventory import Reservation
 from hub.sync import jobs
 
@@ -353,7 +354,7 @@ async def release_to_fulfillment(
                 "location": loc_id,
                 "connection": connection,
                 "status": str(req.status),
-                "data": req.to_json(),
+                "data": document(req),
                 "created_at": ts,
                 "updated_at": ts,
             },

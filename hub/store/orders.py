@@ -18,6 +18,7 @@ from hub.model import Order
 from hub.store import tables as t
 from hub.store._pending import flush_pending, pending, write
 from hub.store._upsert import insert_ignore
+from hub.store.engine import document
 
 ORDERS = t.orders
 
@@ -104,7 +105,7 @@ def _row(order: Order, ts: datetime, *, lazy: bool = False) -> dict[str, Any]:
         "email_hash": email_hash(order),
         "placed_at": order.placed_at,
         "source_updated_at": order.source_updated_at,
-        "data": order if lazy else order.to_json(),
+        "data": order if lazy else document(order),
         "updated_at": ts,
     }
 
@@ -116,7 +117,7 @@ _INSERT_TIMELINE = insert(t.order_events)
 
 
 def _serialise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "data": r["data"].to_json()} if isinstance(r["data"], Order) else r for r in rows]
+    return [{**r, "data": document(r["data"])} if isinstance(r["data"], Order) else r for r in rows]
 
 
 async def _write_lines(conn: AsyncConnection, order: Order, *, new: bool = False) -> None:

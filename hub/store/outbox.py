@@ -12,6 +12,7 @@ from hub.clock import now
 from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
 from hub.store._pending import flush_pending, write
+from hub.store.engine import document
 
 _INSERT = insert(t.outbox)  # built once: emit is on every order's path
 
@@ -23,23 +24,23 @@ async def emit(
     *,
     object_id: str | None = None,
     connection: str | None = None,
-) -> Event:
-    """Append a partner event to the outbox inside the caller's transaction."""
+) -> str:
+    """Append a partner event to the outbox inside the caller's transaction; returns its id."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}; known: {sorted(EVENT_TYPES)}")
-    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    ev = Event(id=new_id("evt"), type=type_, timestamp=now(), object_id=object_id, connection=connection, data=payload)
+    event_id = new_id("evt")
     row = {
-        "id": ev.id,
-        "type": ev.type,
+        "id": event_id,
+        "type": type_,
         "object_id": object_id,
         "connection": connection,
-        "data": payload,
-        "created_at": ev.timestamp,
+        # a model is written as JSON text at once (pydantic's serialiser, no intermediate dict)
+        "data": document(data) if isinstance(data, BaseModel) else data,
+        "created_at": now(),
         "dispatched": False,
     }
     await write(conn, _INSERT, row)  # inserted with the others just before the commit
-    return ev
+    return event_id
 
 
 async def events_for(conn: AsyncConnection, object_id: str) -> list[Event]:

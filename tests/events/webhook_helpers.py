@@ -122,8 +122,7 @@ async def emit(
 ) -> str:
     """Write one partner event to the outbox and commit, as the services do; returns the event id."""
     async with hub.store.begin() as conn:
-        ev = await outbox.emit(conn, type_, data, object_id=object_id, connection=connection)
-    return ev.id
+        return await outbox.emit(conn, type_, data, object_id=object_id, connection=connection)
 
 
 async def add_endpoint(

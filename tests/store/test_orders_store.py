@@ -91,3 +91,20 @@ async def test_outbox_event_rolls_back_with_its_change(store: Store) -> None:
     async with store.connect() as c:
         assert await outbox.events_for(c, o.id) == []
         assert await repo.get_by_external(c, "shop", "rb") is None
+
+
+async def test_models_are_stored_as_their_json_text_and_read_back_equal(store: Store) -> None:
+    """Order documents and partner events are written as pydantic's JSON text (``document``), not
+    through a dict: what is read back is the model's JSON form, Decimals as strings included."""
+    o = make_order("doc", qty=3)
+    async with store.begin() as c:
+        res = await repo.upsert_order(c, o)
+        await outbox.emit(c, "order.created", o, object_id=o.id)
+        await outbox.emit(c, "inventory.changed", {"sku": "A", "available": 2}, object_id=o.id)
+    async with store.connect() as c:
+        created, changed = await outbox.events_for(c, o.id)
+        stored = await repo.get_by_external(c, "shop", "doc")
+    assert created.data == o.to_json()
+    assert created.data["totals"]["total"] == {"amount": "30.00", "currency": "EUR"}
+    assert changed.data == {"sku": "A", "available": 2}
+    assert stored == res.order
