@@ -35,6 +35,7 @@ log = get_logger("hub.sync.failures")
 _BATCH = 100  # jobs replayed per batch (operations with a batch form)
 F = t.sync_failures
 J = t.sync_jobs
+_INSERT_REPLAY = insert(t.replays)  # built once: one audit row per replayed failure
 IB = t.inbox
 
 
@@ -501,20 +502,19 @@ class _Replay:
         retried; failures whose job or item was already done are resolved."""
         ts = now()
         async with self.hub.store.begin() as conn:
-            await conn.execute(
-                insert(t.replays).values(
-                    [
-                        {
-                            "failure_id": r.failure_id,
-                            "actor": self.actor,
-                            "at": ts,
-                            "dry_run": self.dry_run,
-                            "result": r.result,
-                            "detail": r.detail,
-                        }
-                        for r in results
-                    ]
-                )
+            await conn.execute(  # executemany of one cached statement (a multi-VALUES insert compiled per page)
+                _INSERT_REPLAY,
+                [
+                    {
+                        "failure_id": r.failure_id,
+                        "actor": self.actor,
+                        "at": ts,
+                        "dry_run": self.dry_run,
+                        "result": r.result,
+                        "detail": r.detail,
+                    }
+                    for r in results
+                ],
             )
             if new_errors:
                 await conn.execute(
