@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from hub.clock import now
 from hub.errors import FatalError, NotFound
@@ -128,8 +128,16 @@ async def submit_fulfillment(hub: Hub, job: Any) -> dict[str, Any]:
 
 
 _F = t.fulfillments
+# the 3PL's id, and pending -> submitted in the same row version (a shipment may have been confirmed
+# meanwhile: only a pending request becomes submitted)
 _SUBMITTED = (
-    update(_F).where(_F.c.id == bindparam("b_id")).values(external_id=bindparam("b_ext"), updated_at=bindparam("b_ts"))
+    update(_F)
+    .where(_F.c.id == bindparam("b_id"))
+    .values(
+        external_id=bindparam("b_ext"),
+        updated_at=bindparam("b_ts"),
+        status=case((_F.c.status == "pending", "submitted"), else_=_F.c.status),
+    )
 )
 
 
@@ -177,12 +185,6 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
             await conn.execute(
                 _SUBMITTED,
                 [{"b_id": by_job[jid].object_id, "b_ext": r.external_id, "b_ts": ts} for jid, r in sent.items()],
-            )
-            # a shipment may have been confirmed meanwhile: only a pending request becomes submitted
-            await conn.execute(
-                update(_F)
-                .where(_F.c.id.in_([by_job[jid].object_id for jid in sent]), _F.c.status == "pending")
-                .values(status="submitted")
             )
         out.update({jid: _result(r) for jid, r in sent.items()})
     return out

@@ -135,3 +135,31 @@ async def test_a_push_being_made_carries_the_changes_still_waiting_for_their_del
         ("push_inventory", f"SKU-{i}"): "done" for i in range(6)
     }
     assert rows[("cancel_fulfillment", "ful_x")] == "pending"
+
+
+async def test_a_request_confirmed_while_its_call_was_in_flight_keeps_its_status(
+    hub: Hub, router: respx.Router
+) -> None:
+    """The 3PL's id is written on every request of the batch, but only a pending one becomes
+    submitted: a shipment confirmed meanwhile (by a 3PL webhook) is not turned back."""
+    await _orders(hub, 3)
+    async with hub.store.connect() as c:
+        shipped = (await c.execute(select(t.fulfillments.c.id).order_by(t.fulfillments.c.id).limit(1))).scalar_one()
+
+    def create(request: httpx.Request) -> httpx.Response:
+        ref = json.loads(request.content)["reference"]
+        return httpx.Response(201, json={"id": f"WMS-{ref}"})
+
+    async def confirm_then_create(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["reference"] == shipped:
+            async with hub.store.begin() as c:
+                await c.execute(update(t.fulfillments).where(t.fulfillments.c.id == shipped).values(status="shipped"))
+        return create(request)
+
+    router.routes["wms_orders"].side_effect = confirm_then_create
+    await jobs.run_batch(hub, 100)
+    async with hub.store.connect() as c:
+        fuls = {f.id: f for f in (await c.execute(select(t.fulfillments))).all()}
+    assert {f.external_id for f in fuls.values()} == {f"WMS-{i}" for i in fuls}
+    assert fuls[shipped].status == "shipped"
+    assert {f.status for i, f in fuls.items() if i != shipped} == {"submitted"}
