@@ -354,7 +354,7 @@ async def release_to_fulfillment(
                 "location": loc_id,
                 "connection": connection,
                 "status": str(req.status),
-                "data": document(req),
+                "data": (doc := document(req)),
                 "created_at": ts,
                 "updated_at": ts,
             },
@@ -400,7 +400,7 @@ async def release_to_fulfillment(
                 {"order_id": order.id},
                 key=f"submit_fulfillment:{req.id}",
             )
-        await outbox.emit(conn, "fulfillment.requested", req, object_id=order.id, connection=connection)
+        await outbox.emit(conn, "fulfillment.requested", doc, object_id=order.id, connection=connection)
     order = order.model_copy(update={"allocations": updated})
     if order.status == OrderStatus.ALLOCATED:
         order = order.transition(OrderStatus.RELEASED)

@@ -12,7 +12,7 @@ from hub.clock import now
 from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
 from hub.store._pending import flush_pending, write
-from hub.store.engine import document
+from hub.store.engine import RawJson, document
 
 _INSERT = insert(t.outbox)  # built once: emit is on every order's path
 
@@ -20,12 +20,15 @@ _INSERT = insert(t.outbox)  # built once: emit is on every order's path
 async def emit(
     conn: AsyncConnection,
     type_: str,
-    data: BaseModel | dict[str, Any],
+    data: BaseModel | dict[str, Any] | RawJson,
     *,
     object_id: str | None = None,
     connection: str | None = None,
 ) -> str:
-    """Append a partner event to the outbox inside the caller's transaction; returns its id."""
+    """Append a partner event to the outbox inside the caller's transaction; returns its id.
+
+    ``data`` is a model (written as its JSON), a JSON-ready dict, or a model's :func:`document`
+    already made for another row of the same transaction."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}; known: {sorted(EVENT_TYPES)}")
     event_id = new_id("evt")

@@ -91,6 +91,11 @@ async def test_split_shipment_partial_then_full_then_delivered(net_hub: Hub, rou
     o = await _ingest(net_hub, _order("split", qty=3))
     assert sorted((a.location, a.quantity) for a in o.allocations) == [("berlin", 1), ("munich", 2)]
     assert o.status == OrderStatus.RELEASED
+    async with net_hub.store.connect() as c:  # each partner event carries its request as stored
+        requested = [e.data for e in await outbox.events_for(c, o.id) if e.type == "fulfillment.requested"]
+        stored = [r.data for r in (await c.execute(select(t.fulfillments).where(t.fulfillments.c.order_id == o.id)))]
+    assert sorted(requested, key=lambda d: d["id"]) == sorted(stored, key=lambda d: d["id"])
+    assert sorted((d["location"], d["lines"][0]["quantity"]) for d in requested) == [("berlin", 1), ("munich", 2)]
     await drain(net_hub)
     async with net_hub.store.connect() as c:
         o = await repo.get_order(c, o.id)
