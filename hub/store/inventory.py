@@ -8,7 +8,7 @@ re-check of the WHERE clause) as on SQLite (one writer at a time).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -138,6 +138,14 @@ class _Known:
 
     skus: set[str]
     rows: dict[tuple[str, str], list[int]]  # (sku, location) -> [on_hand, reserved, safety_stock]
+    # the same rows by SKU, locations in order (the lists are shared: reservations update both views);
+    # an order reads its own SKUs' levels without sorting the chunk's (it did, once per order)
+    by_sku: dict[str, list[tuple[str, list[int]]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_sku = {}
+        for (sku, location), v in sorted(self.rows.items()):
+            self.by_sku.setdefault(sku, []).append((location, v))
 
 
 def _known(conn: AsyncConnection) -> _Known | None:
@@ -344,11 +352,10 @@ async def levels(conn: AsyncConnection, skus: Iterable[str]) -> list[InventoryLe
         return []
     known = _known(conn)
     if known is not None and known.skus.issuperset(skus):
-        wanted = set(skus)
         return [
             InventoryLevel(sku=s, location=loc, on_hand=v[0], reserved=v[1], safety_stock=v[2])
-            for (s, loc), v in sorted(known.rows.items())
-            if s in wanted
+            for s in sorted(set(skus))
+            for loc, v in known.by_sku.get(s, ())
         ]
     rows = (await conn.execute(_LEVELS, {"skus": skus})).all()
     return [

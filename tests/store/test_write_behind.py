@@ -122,6 +122,20 @@ async def test_locked_levels_are_answered_from_memory_and_forgotten_when_another
         assert [s for s in seen[after:] if s.lstrip().upper().startswith("SELECT")]  # read again
 
 
+async def test_known_levels_answer_each_order_for_its_own_skus_in_sku_and_location_order(store: Store) -> None:
+    """A chunk knows the levels of all its orders' SKUs; each order gets its own SKUs' rows, sorted,
+    with the chunk's reservations so far."""
+    async with store.begin() as c:
+        for sku, loc, qty in [("B", "w2", 1), ("A", "w2", 2), ("C", "w1", 3), ("B", "w1", 4), ("A", "w1", 5)]:
+            await inv.adjust(c, sku, loc, qty)
+    async with store.begin() as c:
+        await inv.know_levels(c, ["C", "A", "B"])
+        assert await inv.reserve(c, "B", "w1", 1, "o1")
+        got = [(lv.sku, lv.location, lv.available) for lv in await inv.levels(c, ["C", "B"])]
+        assert got == [("B", "w1", 3), ("B", "w2", 1), ("C", "w1", 3)]
+        assert [(lv.sku, lv.location) for lv in await inv.levels(c, ["A"])] == [("A", "w1"), ("A", "w2")]
+
+
 async def test_reservations_made_in_memory_are_still_checked_by_the_database(store: Store) -> None:
     async with store.begin() as c:
         await inv.adjust(c, "A", "w1", 5)
