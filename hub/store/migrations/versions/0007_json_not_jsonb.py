@@ -28,7 +28,7 @@ depends_on: str | Sequence[str] | None = None
 
 _COLUMNS = sa.text(
     "SELECT table_name, column_name FROM information_schema.columns "
-    "WHERE table_schema = current_schema() AND data_type = :type AND table_name <> 'alembic_version' "
+    "WHERE table_schema = current_schema() AND data_type = :type "
     "ORDER BY table_name, column_name"
 )
 
