@@ -27,6 +27,8 @@ OPEN = (
     "SELECT (SELECT count(*) FROM inbox WHERE status = 'pending')"
     " + (SELECT count(*) FROM inbox WHERE status = 'processing')"
 )
+#: 3PL submissions not made yet: an order's work is done when its fulfilment request reached the 3PL
+OUTBOUND = "SELECT count(*) FROM sync_jobs WHERE operation = 'submit_fulfillment' AND status IN ('pending', 'running')"
 
 
 @dataclass
@@ -100,15 +102,27 @@ def next_ids(n: int) -> int:
 
 
 async def ingest_phase(
-    h: Harness, n: int, *, rate: float | None, concurrency: int, skus: list[str], max_lines: int = 2, limit_s: float
+    h: Harness,
+    n: int,
+    *,
+    rate: float | None,
+    concurrency: int,
+    skus: list[str],
+    max_lines: int = 2,
+    limit_s: float,
+    outbound: bool = True,
 ) -> dict[str, Any]:
-    """Send ``n`` orders/create webhooks; wait until every one is processed; measure."""
+    """Send ``n`` orders/create webhooks; wait until every one is processed (and, with ``outbound``,
+    until every fulfilment request reached the 3PL: the CPU window and the sustained rate include
+    the outbound work a burst may defer); measure."""
     id_base = next_ids(n)
     load = await h.load(
         orders={"n": n, "skus": skus, "max_lines": max_lines, "id_base": id_base}, rate=rate, concurrency=concurrency
     )
     ok = load["status"].get("202", 0)
     await h.wait_until_zero(OPEN, limit_s=limit_s)  # every acked item was stored before its 202
+    if outbound:
+        await h.wait_until_zero(OUTBOUND, limit_s=limit_s)
     assert h.sampler is not None
     cpu = h.sampler.close_window()
     window = time.time() - load["start"]  # the CPU window: from the first request to the last processed
@@ -130,6 +144,12 @@ async def ingest_phase(
     allocated = len(lat)
     span = max(last - load["start"], 1e-6)
     processed = _ts(await h.scalar("SELECT max(processed_at) FROM inbox")) - load["start"]
+    submitted = None
+    if outbound:
+        last_submit = await h.scalar(
+            "SELECT max(updated_at) FROM sync_jobs WHERE operation = 'submit_fulfillment' AND status = 'done'"
+        )
+        submitted = max(_ts(last_submit) - load["start"], span) if last_submit is not None else None
     cpu_ms = {k: round(v * window * 1000 / max(ok, 1), 2) for k, v in cpu.items()}
     hub_ms = round(sum(v for k, v in cpu_ms.items() if k not in ("load", "fake")), 2)
     return {
@@ -142,6 +162,8 @@ async def ingest_phase(
         "end_to_end_seconds": round(span, 2),
         "all_processed_seconds": round(processed, 2),
         "orders_per_second": round(allocated / span, 1),
+        "submitted_to_3pl_seconds": round(submitted, 2) if submitted is not None else None,
+        "sustained_orders_per_second": round(allocated / submitted, 1) if submitted else None,
         "ack_ms": {"p50": pct(load["ack_ms"], 50), "p99": pct(load["ack_ms"], 99), "max": pct(load["ack_ms"], 100)},
         "webhook_to_allocated_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": pct(lat, 100)},
         "cpu_cores": cpu,
@@ -197,15 +219,17 @@ async def ingest(o: Options) -> dict[str, Any]:
         "lock_waits": locks,
         "checks": {**checks, "all_allocated": checks["orders_released"] == n + n_rate + warm},
         "figures": {
-            "orders/s (max, end to end)": peak["orders_per_second"],
+            "orders/s (max, webhook to allocated)": peak["orders_per_second"],
+            "orders/s (max, sustained: every request at the 3PL)": peak["sustained_orders_per_second"],
             f"ack p50/p99 ms @ {o.rate:g}/s": f"{at_rate['ack_ms']['p50']} / {at_rate['ack_ms']['p99']}",
             f"webhook->allocated p50/p99 ms @ {o.rate:g}/s": (
                 f"{at_rate['webhook_to_allocated_ms']['p50']} / {at_rate['webhook_to_allocated_ms']['p99']}"
             ),
             f"orders/s achieved @ {o.rate:g}/s offered": at_rate["orders_per_second"],
+            f"last 3PL submission after the first webhook @ {o.rate:g}/s, s": at_rate["submitted_to_3pl_seconds"],
         },
         "targets": [
-            target("ingest orders/s sustained", peak["orders_per_second"], ">=", 1000),
+            target("ingest orders/s sustained", peak["sustained_orders_per_second"], ">=", 1000),
             target(f"p99 ack ms at {o.rate:g}/s", at_rate["ack_ms"]["p99"], "<=", 25),
             target(
                 f"p99 webhook-to-allocated ms at {o.rate:g}/s", at_rate["webhook_to_allocated_ms"]["p99"], "<=", 250
@@ -384,8 +408,15 @@ async def replay(o: Options) -> dict[str, Any]:
     async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
         await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
         await h.fake_mode("reject")
-        await ingest_phase(
-            h, n, rate=None, concurrency=o.concurrency, skus=SKUS, max_lines=1, limit_s=max(300.0, n / 2)
+        await ingest_phase(  # the 3PL refuses every request: they become the failures to replay
+            h,
+            n,
+            rate=None,
+            concurrency=o.concurrency,
+            skus=SKUS,
+            max_lines=1,
+            limit_s=max(300.0, n / 2),
+            outbound=False,
         )
         await h.wait_for(open_failures, n, limit_s=max(300.0, n / 2))
         await h.fake_mode("ok")
@@ -466,6 +497,7 @@ async def scale(o: Options) -> dict[str, Any]:
                 {
                     "workers": k,
                     "orders_per_second": r["orders_per_second"],
+                    "sustained_orders_per_second": r["sustained_orders_per_second"],
                     "ack_p99_ms": r["ack_ms"]["p99"],
                     "webhook_to_allocated_p99_ms": r["webhook_to_allocated_ms"]["p99"],
                     "cpu_cores": {
@@ -480,12 +512,17 @@ async def scale(o: Options) -> dict[str, Any]:
                     "lock_waits": h.sampler.locks() if h.sampler else {},
                 }
             )
-    best = max(curve, key=lambda c: c["orders_per_second"])
+    best = max(curve, key=lambda c: c["sustained_orders_per_second"] or 0.0)
     return {
         "settings": {"orders": n, "machine_cores": os.cpu_count()},
         "curve": curve,
         "figures": {
-            **{f"orders/s with {c['workers']} worker(s)": c["orders_per_second"] for c in curve},
+            **{
+                f"orders/s with {c['workers']} worker(s) (allocated / sustained)": (
+                    f"{c['orders_per_second']} / {c['sustained_orders_per_second']}"
+                )
+                for c in curve
+            },
             "best": f"{best['workers']} worker(s)",
             **{
                 f"CPU cores api/workers/pg/redis @{c['workers']}w": (
@@ -495,7 +532,9 @@ async def scale(o: Options) -> dict[str, Any]:
                 for c in curve
             },
         },
-        "targets": [target("ingest orders/s (best of the curve)", best["orders_per_second"], ">=", 1000)],
+        "targets": [
+            target("ingest orders/s sustained (best of the curve)", best["sustained_orders_per_second"], ">=", 1000)
+        ],
         "checks": {},
     }
 

@@ -128,6 +128,16 @@ class QueueConfig(_Strict):
     inventory_push_delay_seconds: float = Field(
         default=5.0, ge=0, description="stock changes of a SKU within this window make one push to each channel"
     )
+    intake_lag_target_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description="while inbound items wait longer than this, workers give them priority over outbound sync jobs",
+    )
+    outbound_max_lag_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="a due outbound sync job never waits longer than this for the inbox's sake (0: no priority)",
+    )
 
 
 class StoreConfig(_Strict):

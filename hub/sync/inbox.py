@@ -162,9 +162,20 @@ async def process_batch(hub: Hub, limit: int = 100, concurrency: int = 16, chunk
     ``chunk`` at a time, each chunk in one transaction (:func:`_apply_chunk`); everything else,
     and every item of a chunk that fails, is applied alone by :func:`process_item`.
     """
+    return (await process_batch_waited(hub, limit, concurrency, chunk))[0]
+
+
+async def process_batch_waited(
+    hub: Hub, limit: int = 100, concurrency: int = 16, chunk: int = CHUNK
+) -> tuple[int, float]:
+    """:func:`process_batch`, and how long the oldest item of the batch had waited when it was
+    claimed, in seconds (0.0 for an empty batch): how far behind the inbox is."""
     rows = await claim(hub, limit)
     if not rows:
-        return 0
+        return 0, 0.0
+    ts = now()
+    # first attempts only: a retry's age says nothing about how far behind the inbox is
+    waited = max(((ts - r.received_at).total_seconds() for r in rows if r.attempts == 1), default=0.0)
     groups: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         groups[r.object_key or r.id].append(r)
@@ -198,7 +209,7 @@ async def process_batch(hub: Hub, limit: int = 100, concurrency: int = 16, chunk
             chunks.append([])
         chunks[-1].append(g)
     await asyncio.gather(*(run_chunk(c) for c in chunks if c), *(run_group(g) for g in single))
-    return len(rows)
+    return len(rows), waited
 
 
 @dataclass

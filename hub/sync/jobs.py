@@ -493,3 +493,11 @@ async def next_due_in(conn: AsyncConnection) -> float | None:
         return None
     due: float = (row - now()).total_seconds()
     return max(0.0, due)
+
+
+async def overdue_seconds(conn: AsyncConnection) -> float:
+    """How long the longest-waiting due job has been due, in seconds (0.0 when none is due)."""
+    row = (await conn.execute(select(func.min(J.c.next_run_at)).where(J.c.status == "pending"))).scalar_one_or_none()
+    if row is None:
+        return 0.0
+    return max(0.0, float((now() - row).total_seconds()))

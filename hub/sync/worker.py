@@ -33,14 +33,50 @@ async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
     deadline = loop.time() + budget_s
     total = 0
     while loop.time() < deadline:
-        n = await inbox.process_batch(hub, _BATCH)
-        n += await jobs.run_batch(hub, _BATCH)
+        n, waited = await inbox.process_batch_waited(hub, _BATCH)
+        if not n or not await intake_first(hub, waited):
+            n += await jobs.run_batch(hub, _BATCH)
         if "events_task" not in hub.state:
             n += await _events(hub)
         total += n
         if n == 0:
             break
     return total
+
+
+#: How often a worker that defers outbound jobs reads how long the oldest due one has waited.
+_LAG_CHECK_S = 0.5
+
+
+async def intake_first(hub: Any, waited: float) -> bool:
+    """Whether this round skips the outbound jobs: the inbox is behind (the oldest item just claimed
+    waited longer than ``[queue] intake_lag_target_ms``) and no due job has waited
+    ``[queue] outbound_max_lag_seconds`` yet. On a burst, orders are acknowledged and allocated
+    at the pace they come, and the 3PL and channel calls catch up within that bound."""
+    from hub.sync import jobs
+
+    q = hub.config.queue
+    if q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms:
+        if hub.state.pop("intake_first", None) is not None:
+            log.info(
+                "inbox caught up: outbound sync jobs run again", extra={"fields": {"waited_ms": round(waited * 1000)}}
+            )
+        return False
+    t = asyncio.get_running_loop().time()
+    checked_at, overdue = hub.state.get("outbound_overdue", (-1e9, 0.0))
+    if t - checked_at >= _LAG_CHECK_S:
+        async with hub.store.connect() as conn:
+            overdue = await jobs.overdue_seconds(conn)
+        checked_at = t
+        hub.state["outbound_overdue"] = (checked_at, overdue)
+    first = bool(overdue + (t - checked_at) < q.outbound_max_lag_seconds)
+    if first and hub.state.get("intake_first") is None:
+        hub.state["intake_first"] = t
+        log.info(
+            "inbox behind: outbound sync jobs wait while it catches up",
+            extra={"fields": {"waited_ms": round(waited * 1000), "max_lag_s": q.outbound_max_lag_seconds}},
+        )
+    return first
 
 
 async def _events(hub: Any) -> int:
