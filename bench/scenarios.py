@@ -405,7 +405,12 @@ async def _converge(h: Harness, skus: list[str], limit_s: float) -> tuple[float 
 async def replay(o: Options) -> dict[str, Any]:
     n = o.orders or (100 if o.quick else 10_000)
     open_failures = "SELECT count(*) FROM sync_failures WHERE status = 'open' AND operation = 'submit_fulfillment'"
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
+    # the 3PL connection's rate limit well above the target: the hub's replay is measured, not the
+    # rate_per_second it is configured to respect (at 1,000/s, 10,000 calls could not beat 10 s)
+    layout = Layout(threepl_rate=5000.0)
+    async with Harness(
+        workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=layout
+    ) as h:
         await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
         await h.fake_mode("reject")
         await ingest_phase(  # the 3PL refuses every request: they become the failures to replay
@@ -451,6 +456,7 @@ async def replay(o: Options) -> dict[str, Any]:
         "settings": {
             "failures": n,
             "workers": o.workers,
+            "threepl_rate_per_second": layout.threepl_rate,
             "how": f"orderhub failures replay --all {' '.join(concurrency)}",
         },
         "replay": {
