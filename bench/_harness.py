@@ -52,7 +52,9 @@ class Layout:
 
     locations: list[str] = field(default_factory=lambda: ["wh-east", "wh-central", "wh-west"])
     shop_rate: float = 100.0  # Shopify Plus: 1,000 points/s restored, a mutation costs 10
-    threepl_rate: float = 1000.0
+    # the fake 3PL has no limit of its own: the connection's rate_per_second is set well above the
+    # targets, so the hub is measured and not a configured rate (a real 3PL's limit bounds its calls)
+    threepl_rate: float = 5000.0
 
 
 def config_toml(layout: Layout, fake: str) -> str:

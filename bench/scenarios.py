@@ -405,9 +405,9 @@ async def _converge(h: Harness, skus: list[str], limit_s: float) -> tuple[float 
 async def replay(o: Options) -> dict[str, Any]:
     n = o.orders or (100 if o.quick else 10_000)
     open_failures = "SELECT count(*) FROM sync_failures WHERE status = 'open' AND operation = 'submit_fulfillment'"
-    # the 3PL connection's rate limit well above the target: the hub's replay is measured, not the
-    # rate_per_second it is configured to respect (at 1,000/s, 10,000 calls could not beat 10 s)
-    layout = Layout(threepl_rate=5000.0)
+    # the 3PL connection's rate limit (5,000/s) well above the target: the hub's replay is measured,
+    # not the rate_per_second it is configured to respect (at 1,000/s, 10,000 calls could not beat 10 s)
+    layout = Layout()
     async with Harness(
         workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=layout
     ) as h:
