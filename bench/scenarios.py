@@ -149,7 +149,7 @@ async def ingest_phase(
         last_submit = await h.scalar(
             "SELECT max(updated_at) FROM sync_jobs WHERE operation = 'submit_fulfillment' AND status = 'done'"
         )
-        submitted = max(_ts(last_submit) - load["start"], span) if last_submit is not None else None
+        submitted = max(_ts(last_submit) - load["start"], span, processed) if last_submit is not None else None
     cpu_ms = {k: round(v * window * 1000 / max(ok, 1), 2) for k, v in cpu.items()}
     hub_ms = round(sum(v for k, v in cpu_ms.items() if k not in ("load", "fake")), 2)
     return {
@@ -290,6 +290,9 @@ async def flash_sale(o: Options) -> dict[str, Any]:
         },
         "figures": {
             "orders/s (allocated or backordered)": decided_per_s,
+            "orders/s sustained (every allocated order's request at the 3PL)": (
+                round(n / phase["submitted_to_3pl_seconds"], 1) if phase["submitted_to_3pl_seconds"] else None
+            ),
             "oversold units": oversold,
             "allocated / backordered": f"{released} / {backordered}",
             "lock waits mean/max (pg_locks not granted)": f"{locks['waiting_locks_mean']} / {locks['waiting_locks_max']}",
