@@ -220,7 +220,6 @@ inbox = Table(
     Column("processed_at", TS, nullable=True),
     UniqueConstraint("connection", "event_id", name="uq_inbox_connection_event_id"),
 )
-Index("ix_inbox_status_received", inbox.c.status, inbox.c.received_at)
 _partial_index("ix_inbox_pending", inbox.c.received_at, where="status = 'pending'")
 _partial_index("ix_inbox_leased", inbox.c.lease_until, where="status = 'processing'")
 
@@ -242,7 +241,6 @@ sync_jobs = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
-Index("ix_sync_jobs_status_next", sync_jobs.c.status, sync_jobs.c.next_run_at)
 _partial_index("ix_sync_jobs_pending_due", sync_jobs.c.next_run_at, where="status = 'pending'")
 _partial_index("ix_sync_jobs_leased", sync_jobs.c.lease_until, where="status = 'running'")
 Index("ix_sync_jobs_object", sync_jobs.c.connection, sync_jobs.c.operation, sync_jobs.c.object_id)

@@ -112,3 +112,48 @@ def test_0007_turns_every_jsonb_column_into_json_keeping_the_documents_and_back(
         assert json.loads(asyncio.run(sql("SELECT data::text FROM outbox"))) == json.loads(doc)
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_queue_claims_read_the_partial_indexes_on_sqlite(tmp_path: Path) -> None:
+    """Migration 0008 dropped the (status, time) indexes of the inbox and the jobs: the claims, as the
+    worker compiles them (status as a bound parameter), must still be index scans, not table scans."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from sqlalchemy import and_, select
+    from sqlalchemy.dialects import sqlite
+
+    from hub.store import tables as t
+    from hub.store.migrate import upgrade
+
+    db = tmp_path / "q.db"
+    upgrade(f"sqlite+aiosqlite:///{db}")
+    ts = datetime.now(UTC)
+    i, j = t.inbox, t.sync_jobs
+    queries = {
+        "ix_inbox_pending": select(i.c.id).where(i.c.status == "pending").order_by(i.c.received_at).limit(100),
+        "ix_inbox_leased": select(i.c.id)
+        .where(and_(i.c.status == "processing", i.c.lease_until < ts))
+        .order_by(i.c.lease_until)
+        .limit(100),
+        "ix_sync_jobs_pending_due": select(j.c.id)
+        .where(and_(j.c.status == "pending", j.c.next_run_at <= ts))
+        .order_by(j.c.next_run_at)
+        .limit(100),
+        "ix_sync_jobs_leased": select(j.c.id)
+        .where(and_(j.c.status == "running", j.c.lease_until < ts))
+        .order_by(j.c.lease_until)
+        .limit(100),
+    }
+    con = sqlite3.connect(db)
+    try:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "ix_inbox_status_received" not in names and "ix_sync_jobs_status_next" not in names
+        for index, q in queries.items():
+            compiled = q.compile(dialect=sqlite.dialect())
+            params = [compiled.params[k] for k in compiled.positiontup or []]
+            params = [p.isoformat() if isinstance(p, datetime) else p for p in params]
+            plan = " ".join(str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN " + str(compiled), params))
+            assert f"USING INDEX {index}" in plan, plan
+    finally:
+        con.close()
