@@ -19,7 +19,7 @@ import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, case, exists, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -100,8 +100,11 @@ def _statement(conn: AsyncConnection, kind: str) -> Any:
     if key not in _STATEMENTS:
         if kind == "coalesce":
             ins = dialect_insert(conn, J)
+            # DO UPDATE with a false WHERE: PostgreSQL locks the pending job's row until our commit
+            # and writes nothing (an update of updated_at wrote a new row version, and its index
+            # entries, for every SKU of every order); SQLite's one writer needs no row lock
             _STATEMENTS[key] = ins.on_conflict_do_update(
-                index_elements=["idempotency_key"], set_={"updated_at": ins.excluded.updated_at}
+                index_elements=["idempotency_key"], set_={"updated_at": ins.excluded.updated_at}, where=false()
             )
         else:
             _STATEMENTS[key] = insert_ignore(conn, J, ["idempotency_key"])
