@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="orderhub failures replay --processes (default: one per core)",
     )
+    ap.add_argument(
+        "--outbound-max-lag",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="[queue] outbound_max_lag_seconds of the hub under test (default: the hub's, 30; 0 turns the "
+        "intake priority off, for a before/after)",
+    )
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results/ or the README table")
     args = ap.parse_args(argv)
     opts = Options(
@@ -56,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_concurrency=args.worker_concurrency,
         worker_nice=args.worker_nice,
         replay_processes=args.replay_processes,
+        outbound_max_lag=args.outbound_max_lag,
     )
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     failed = False

@@ -55,6 +55,7 @@ class Layout:
     # the fake 3PL has no limit of its own: the connection's rate_per_second is set well above the
     # targets, so the hub is measured and not a configured rate (a real 3PL's limit bounds its calls)
     threepl_rate: float = 5000.0
+    outbound_max_lag: float | None = None  # [queue] outbound_max_lag_seconds; None: the hub's default
 
 
 def config_toml(layout: Layout, fake: str) -> str:
@@ -107,6 +108,7 @@ def config_toml(layout: Layout, fake: str) -> str:
         "",
         "[queue]",
         "max_depth = 1000000",
+        *([f"outbound_max_lag_seconds = {layout.outbound_max_lag}"] if layout.outbound_max_lag is not None else []),
         "",
         "[[api_tokens]]",
         'name = "bench"',

@@ -42,6 +42,11 @@ class Options:
     worker_concurrency: int
     worker_nice: int = 0
     replay_processes: int = 1
+    outbound_max_lag: float | None = None
+
+    def layout(self) -> Layout:
+        """The hub's configuration for these options."""
+        return Layout(outbound_max_lag=self.outbound_max_lag)
 
 
 def scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -199,7 +204,9 @@ async def _allocation_checks(h: Harness) -> dict[str, Any]:
 async def ingest(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 20_000)
     n_rate = 200 if o.quick else min(max(n // 2, 1), 10_000)
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
+    async with Harness(
+        workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=o.layout()
+    ) as h:
         await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
         warm = 20 if o.quick else 100
         await ingest_phase(h, warm, rate=None, concurrency=o.concurrency, skus=SKUS, limit_s=120)  # warm-up
@@ -212,7 +219,13 @@ async def ingest(o: Options) -> dict[str, Any]:
         rss = h.sampler.peak_rss
         locks = h.sampler.locks()
     return {
-        "settings": {"orders": n, "orders_at_rate": n_rate, "rate": o.rate, "workers": o.workers},
+        "settings": {
+            "orders": n,
+            "orders_at_rate": n_rate,
+            "rate": o.rate,
+            "workers": o.workers,
+            "outbound_max_lag_seconds": o.outbound_max_lag if o.outbound_max_lag is not None else "default (30)",
+        },
         "max_throughput": peak,
         "at_rate": at_rate,
         "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in rss.items()},
@@ -244,7 +257,9 @@ async def flash_sale(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 10_000)
     stock_total = int(n * 0.8)
     sku = "FLASH-001"
-    async with Harness(workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice) as h:
+    async with Harness(
+        workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=o.layout()
+    ) as h:
         locs = h.layout.locations
         split = [int(stock_total * 0.4), int(stock_total * 0.35)]
         split.append(stock_total - sum(split))
@@ -410,7 +425,7 @@ async def replay(o: Options) -> dict[str, Any]:
     open_failures = "SELECT count(*) FROM sync_failures WHERE status = 'open' AND operation = 'submit_fulfillment'"
     # the 3PL connection's rate limit (5,000/s) well above the target: the hub's replay is measured,
     # not the rate_per_second it is configured to respect (at 1,000/s, 10,000 calls could not beat 10 s)
-    layout = Layout()
+    layout = o.layout()
     async with Harness(
         workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=layout
     ) as h:
@@ -495,7 +510,7 @@ async def scale(o: Options) -> dict[str, Any]:
     curve = []
     for k in (1, 2, 4):
         async with Harness(
-            workers=k, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=Layout()
+            workers=k, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=o.layout()
         ) as h:
             await seed_stock(h, SKUS, {loc: 1_000_000 for loc in h.layout.locations})
             await ingest_phase(h, 20 if o.quick else 100, rate=None, concurrency=o.concurrency, skus=SKUS, limit_s=120)
