@@ -23,16 +23,19 @@ log = get_logger("hub.worker")
 _BATCH = 100
 
 
+def _clock() -> float:
+    return asyncio.get_running_loop().time()
+
+
 async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
     """Process inbound items, due sync jobs and partner deliveries until there is nothing left
     (or ``budget_s`` passed: the next nudge or tick continues)."""
     from hub.sync import inbox, jobs
 
     hub = ctx["hub"]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + budget_s
-    total = 0
-    while loop.time() < deadline:
+    deadline = _clock() + budget_s
+    total = n = 0
+    while _clock() < deadline:
         n, waited = await inbox.process_batch_waited(hub, _BATCH)
         if not n or not await intake_first(hub, waited):
             n += await jobs.run_batch(hub, _BATCH)
@@ -41,7 +44,25 @@ async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
         total += n
         if n == 0:
             break
+    if n:  # the budget is spent and work is left: the next drain is queued now, not at the next tick
+        await _continue(hub)
     return total
+
+
+async def _continue(hub: Any) -> None:
+    """Queue a drain to go on with the work a drain left (its id is this process's own: two workers
+    whose drains end together each queue one)."""
+    import os
+
+    from hub.sync.queue import bucket_id
+
+    queue = hub.state.get("queue")
+    if queue is None:
+        return
+    try:
+        await queue.enqueue("drain", job_id=f"{bucket_id(hub.key('drain'))}:more:{os.getpid()}")
+    except Exception as exc:  # the next tick goes on instead
+        log.warning("could not queue the next drain", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
 
 
 #: How often a worker that defers outbound jobs reads how long the oldest due one has waited.

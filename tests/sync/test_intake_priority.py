@@ -145,3 +145,37 @@ async def test_overdue_seconds(hub: Hub) -> None:
     await _due_submissions(hub, 2, due_ago=12.0)
     async with hub.store.connect() as c:
         assert 11.5 < await jobs.overdue_seconds(c) < 30
+
+
+class _Queue:
+    """What the worker's drain queues (arq in production)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, str | None]] = []
+
+    async def enqueue(
+        self, function: str, *args: Any, job_id: str | None = None, defer_by: float | None = None
+    ) -> bool:
+        self.jobs.append((function, job_id))
+        return True
+
+
+async def test_a_drain_whose_budget_runs_out_queues_the_next_one(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _orders(hub, "cont", 4)
+    queue = _Queue()
+    hub.state["queue"] = queue
+    monkeypatch.setattr(worker, "_BATCH", 1)
+    clock = iter([0.0, 0.0])  # the deadline, then one round; after it the budget is spent
+    monkeypatch.setattr(worker, "_clock", lambda: next(clock, 10.0))
+    assert await worker.drain({"hub": hub}) >= 1
+    assert await _inbox_left(hub) == 3
+    assert [f for f, _ in queue.jobs] == ["drain"]  # work is left: the next drain is queued at once
+
+
+async def test_a_drain_that_finishes_the_work_queues_nothing(hub: Hub) -> None:
+    await _orders(hub, "done", 3)
+    queue = _Queue()
+    hub.state["queue"] = queue
+    await worker.drain({"hub": hub})
+    assert queue.jobs == [] and await _inbox_left(hub) == 0
+    assert await worker.drain({"hub": hub}, budget_s=0.0) == 0 and queue.jobs == []  # no round, no work seen
