@@ -424,10 +424,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def pending_count(conn: AsyncConnection) -> int:
-    from sqlalchemy import func
+    """Items waiting or being processed."""
+    from hub.sync.stats import open_rows
 
-    return int(
-        (
-            await conn.execute(select(func.count()).select_from(I).where(I.c.status.in_(("pending", "processing"))))
-        ).scalar_one()
-    )
+    return (await open_rows(conn, I, ("pending", "processing"), I.c.received_at))[0]

@@ -482,11 +482,10 @@ async def _record_failure(hub: Hub, job: Any, exc: Exception) -> None:
 
 
 async def pending_count(conn: AsyncConnection) -> int:
-    return int(
-        (
-            await conn.execute(select(func.count()).select_from(J).where(J.c.status.in_(("pending", "running"))))
-        ).scalar_one()
-    )
+    """Jobs waiting or running."""
+    from hub.sync.stats import open_rows
+
+    return (await open_rows(conn, J, ("pending", "running"), J.c.created_at))[0]
 
 
 async def next_due_in(conn: AsyncConnection) -> float | None:

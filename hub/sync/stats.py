@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import metrics
 from hub.clock import now
@@ -29,23 +31,28 @@ class Depth:
         return self.inbox + self.jobs
 
 
+async def open_rows(
+    conn: AsyncConnection, table: Table, statuses: tuple[str, ...], since: ColumnElement[Any]
+) -> tuple[int, datetime | None]:
+    """How many rows of a queue table are in ``statuses``, and the least ``since`` among them.
+
+    One query per status: each reads the partial index of its status (``status = 'pending'``...),
+    where ``status IN (...)`` read the whole table (neither PostgreSQL nor SQLite matches a list
+    against a one-value index predicate), and the inbox keeps every item it ever received."""
+    count, oldest = 0, None
+    for status in statuses:
+        n, first = (await conn.execute(select(func.count(), func.min(since)).where(table.c.status == status))).one()
+        count += int(n)
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
+    return count, oldest
+
+
 async def depth(hub: Hub) -> Depth:
     ts = now()
     async with hub.store.connect() as conn:
-        i = (
-            await conn.execute(
-                select(func.count(), func.min(t.inbox.c.received_at)).where(
-                    t.inbox.c.status.in_(("pending", "processing"))
-                )
-            )
-        ).one()
-        j = (
-            await conn.execute(
-                select(func.count(), func.min(t.sync_jobs.c.created_at)).where(
-                    t.sync_jobs.c.status.in_(("pending", "running"))
-                )
-            )
-        ).one()
+        i = await open_rows(conn, t.inbox, ("pending", "processing"), t.inbox.c.received_at)
+        j = await open_rows(conn, t.sync_jobs, ("pending", "running"), t.sync_jobs.c.created_at)
         d = (
             await conn.execute(
                 select(func.count())

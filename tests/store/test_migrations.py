@@ -157,3 +157,36 @@ def test_queue_claims_read_the_partial_indexes_on_sqlite(tmp_path: Path) -> None
             assert f"USING INDEX {index}" in plan, plan
     finally:
         con.close()
+
+
+def test_queue_depth_counts_read_the_partial_indexes_on_sqlite(tmp_path: Path) -> None:
+    """The depth and back-pressure counts (``hub.sync.stats.open_rows``: one query per status) read the
+    partial indexes, not the whole inbox, which keeps every item it ever received."""
+    import sqlite3
+
+    from sqlalchemy import func, select
+    from sqlalchemy.dialects import sqlite
+
+    from hub.store import tables as t
+    from hub.store.migrate import upgrade
+
+    db = tmp_path / "d.db"
+    upgrade(f"sqlite+aiosqlite:///{db}")
+    cases = [
+        (t.inbox, "pending", t.inbox.c.received_at, "ix_inbox_pending"),
+        (t.inbox, "processing", t.inbox.c.received_at, "ix_inbox_leased"),
+        (t.sync_jobs, "pending", t.sync_jobs.c.created_at, "ix_sync_jobs_pending_due"),
+        (t.sync_jobs, "running", t.sync_jobs.c.created_at, "ix_sync_jobs_leased"),
+    ]
+    con = sqlite3.connect(db)
+    try:
+        for table, status, since, index in cases:
+            # the statement open_rows sends
+            compiled = (
+                select(func.count(), func.min(since)).where(table.c.status == status).compile(dialect=sqlite.dialect())
+            )
+            params = [compiled.params[k] for k in compiled.positiontup or []]
+            plan = " ".join(str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN " + str(compiled), params))
+            assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+    finally:
+        con.close()

@@ -179,3 +179,20 @@ async def test_a_drain_that_finishes_the_work_queues_nothing(hub: Hub) -> None:
     await worker.drain({"hub": hub})
     assert queue.jobs == [] and await _inbox_left(hub) == 0
     assert await worker.drain({"hub": hub}, budget_s=0.0) == 0 and queue.jobs == []  # no round, no work seen
+
+
+async def test_open_rows_counts_each_status_and_finds_the_oldest(hub: Hub) -> None:
+    from hub.sync.stats import depth, open_rows
+
+    await _orders(hub, "a", 2, received_ago=5.0)
+    await _orders(hub, "b", 3)
+    async with hub.store.begin() as c:  # one item taken by a worker: processing
+        first = (await c.execute(select(t.inbox.c.id).order_by(t.inbox.c.received_at).limit(1))).scalar_one()
+        await c.execute(update(t.inbox).where(t.inbox.c.id == first).values(status="processing"))
+    async with hub.store.connect() as c:
+        n, oldest = await open_rows(c, t.inbox, ("pending", "processing"), t.inbox.c.received_at)
+        assert n == 5 and oldest is not None and (now() - oldest).total_seconds() > 4.5
+        assert (await open_rows(c, t.inbox, ("processing",), t.inbox.c.received_at))[0] == 1
+        assert await inbox.pending_count(c) == 5
+    d = await depth(hub)
+    assert d.inbox == 5 and d.inbox_oldest_s > 4.5
