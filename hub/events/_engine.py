@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp.resolver import ThreadedResolver
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, false, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import clock, metrics, signing
@@ -79,7 +79,7 @@ async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
         rows = (
             await conn.execute(
                 select(O.c.seq, O.c.id, O.c.type, O.c.object_id, O.c.connection)
-                .where(O.c.dispatched.is_(False))
+                .where(O.c.dispatched == false())  # the partial index's predicate (ix_outbox_undispatched)
                 .order_by(O.c.seq)
                 .limit(batch)
                 .with_for_update(skip_locked=True)

@@ -307,7 +307,14 @@ outbox = Table(
     Column("created_at", TS, nullable=False),
     Column("dispatched", Boolean, nullable=False, server_default="0"),
 )
-Index("ix_outbox_dispatched_seq", outbox.c.dispatched, outbox.c.seq)
+# the events still to fan out, in order: a few rows at any time, where an index of every event by
+# (dispatched, seq) grew with the history and took an entry again when each event was marked dispatched
+Index(
+    "ix_outbox_undispatched",
+    outbox.c.seq,
+    postgresql_where=text("NOT dispatched"),
+    sqlite_where=text("dispatched = 0"),
+)
 Index("ix_outbox_object", outbox.c.object_id, outbox.c.seq)
 
 webhook_endpoints = Table(

@@ -190,3 +190,55 @@ def test_queue_depth_counts_read_the_partial_indexes_on_sqlite(tmp_path: Path) -
             assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
     finally:
         con.close()
+
+
+def test_fan_out_reads_the_undispatched_index(tmp_path: Path) -> None:
+    """Migration 0009: the fan-out query reads the partial index of undispatched events, on SQLite
+    here and on PostgreSQL (the test database), and the index of every event is gone."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy import false, select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from hub.store import tables as t
+    from hub.store.migrate import upgrade
+    from tests.conftest import PG_ADMIN
+
+    o = t.outbox
+    query = select(o.c.seq, o.c.id).where(o.c.dispatched == false()).order_by(o.c.seq).limit(500)  # as fan_out
+    db = tmp_path / "o.db"
+    upgrade(f"sqlite+aiosqlite:///{db}")
+    con = sqlite3.connect(db)
+    try:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "ix_outbox_dispatched_seq" not in names
+        compiled = query.compile(dialect=sqlite.dialect())
+        params = [compiled.params[k] for k in compiled.positiontup or []]
+        plan = " ".join(str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN " + str(compiled), params))
+        assert "ix_outbox_undispatched" in plan, plan
+    finally:
+        con.close()
+
+    import uuid
+
+    from tests.conftest import _pg_admin
+
+    name = f"orderhub_mig_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        upgrade(base.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}")
+        sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+        async def plan_pg() -> str:
+            c = await asyncpg.connect(f"{base}/{name}")
+            try:
+                await c.execute("SET enable_seqscan = off")  # an empty table: ask which index serves it
+                return " ".join(r[0] for r in await c.fetch("EXPLAIN " + sql))
+            finally:
+                await c.close()
+
+        assert "ix_outbox_undispatched" in asyncio.run(plan_pg())
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
