@@ -67,6 +67,8 @@ async def _continue(hub: Any) -> None:
 
 #: How often a worker that defers outbound jobs reads how long the oldest due one has waited.
 _LAG_CHECK_S = 0.5
+#: The "inbox behind" line is logged at most this often by a worker (the state may switch many times a second).
+_BEHIND_LOG_EVERY_S = 60.0
 
 
 async def intake_first(hub: Any, waited: float) -> bool:
@@ -78,8 +80,9 @@ async def intake_first(hub: Any, waited: float) -> bool:
 
     q = hub.config.queue
     if q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms:
-        if hub.state.pop("intake_first", None) is not None:
-            log.info(
+        since = hub.state.pop("intake_first", None)
+        if since is not None:  # debug: near the target a busy worker switches several times a second
+            log.debug(
                 "inbox caught up: outbound sync jobs run again", extra={"fields": {"waited_ms": round(waited * 1000)}}
             )
         return False
@@ -93,10 +96,12 @@ async def intake_first(hub: Any, waited: float) -> bool:
     first = bool(overdue + (t - checked_at) < q.outbound_max_lag_seconds)
     if first and hub.state.get("intake_first") is None:
         hub.state["intake_first"] = t
-        log.info(
-            "inbox behind: outbound sync jobs wait while it catches up",
-            extra={"fields": {"waited_ms": round(waited * 1000), "max_lag_s": q.outbound_max_lag_seconds}},
-        )
+        if t - hub.state.get("intake_first_logged", -1e9) >= _BEHIND_LOG_EVERY_S:  # one line a minute at most
+            hub.state["intake_first_logged"] = t
+            log.info(
+                "inbox behind: outbound sync jobs wait while it catches up",
+                extra={"fields": {"waited_ms": round(waited * 1000), "max_lag_s": q.outbound_max_lag_seconds}},
+            )
     return first
 
 

@@ -196,3 +196,15 @@ async def test_open_rows_counts_each_status_and_finds_the_oldest(hub: Hub) -> No
         assert await inbox.pending_count(c) == 5
     d = await depth(hub)
     assert d.inbox == 5 and d.inbox_oldest_s > 4.5
+
+
+async def test_switching_near_the_target_logs_one_line_a_minute(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="hub.worker")
+    for _ in range(5):  # behind, caught up, behind... as a busy worker near the target
+        assert await worker.intake_first(hub, 1.0) is True
+        assert await worker.intake_first(hub, 0.0) is False
+    behind = [r for r in caplog.records if "inbox behind" in r.getMessage()]
+    caught_up = [r for r in caplog.records if "caught up" in r.getMessage()]
+    assert len(behind) == 1 and caught_up == []
