@@ -385,7 +385,13 @@ class Harness:
 
         r = aioredis.from_url(REDIS_URL)  # type: ignore[no-untyped-call]
         try:
-            keys = [k async for k in r.scan_iter(match=f"{self.prefix}*", count=1000)]
+            # the hub's keys, and arq's jobs and results of this run's queue (their ids carry the
+            # prefix; a nudge queued after the workers stopped would otherwise wait a day to expire)
+            keys = [
+                k
+                for pattern in (f"{self.prefix}*", f"arq:*:{self.prefix}*")
+                async for k in r.scan_iter(match=pattern, count=1000)
+            ]
             for i in range(0, len(keys), 500):
                 await r.delete(*keys[i : i + 500])
         finally:
