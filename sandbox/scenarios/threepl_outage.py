@@ -15,7 +15,7 @@ from sandbox.scenarios._base import SKUS, Driver, Scenario, SimSetup
 
 
 class ThreePlOutage(Scenario):
-    """N orders at about 40 a second; ShipBob is down from the first second for a few seconds."""
+    """N orders at about 40 a second; ShipBob is down from the first order for a few seconds."""
 
     name: ClassVar[str] = "3pl-outage"
     summary: ClassVar[str] = "ShipBob answers 503 for a window; the backlog drains by itself when it recovers"
@@ -32,7 +32,9 @@ class ThreePlOutage(Scenario):
     async def drive(self, run: Driver, orders: int) -> None:
         rng = random.Random(23)
         down = self.outage_seconds(orders)
-        run.systems.shipbob.state.faults.update({"outage_in": 0.5, "outage_for": down})
+        # down before the first order: with 16 orders (0.4 s at 40/s) an outage that began half a second
+        # later could find every request already made, and nothing to back up
+        run.systems.shipbob.state.faults.update({"outage_in": 0.0, "outage_for": down})
         sql = (
             "SELECT count(*) FROM sync_jobs WHERE connection = 'shipbob' "
             "AND operation = 'submit_fulfillment' AND status IN ('pending', 'running')"
