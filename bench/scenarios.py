@@ -28,7 +28,10 @@ OPEN = (
     " + (SELECT count(*) FROM inbox WHERE status = 'processing')"
 )
 #: 3PL submissions not made yet: an order's work is done when its fulfilment request reached the 3PL
-OUTBOUND = "SELECT count(*) FROM sync_jobs WHERE operation = 'submit_fulfillment' AND status IN ('pending', 'running')"
+OUTBOUND = (  # one status per subquery, as OPEN: each reads its partial index (an IN list scans the table)
+    "SELECT (SELECT count(*) FROM sync_jobs WHERE status = 'pending' AND operation = 'submit_fulfillment')"
+    " + (SELECT count(*) FROM sync_jobs WHERE status = 'running' AND operation = 'submit_fulfillment')"
+)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
 from hub.sync._intake import Batcher, Delivery
+from hub.sync.stats import open_rows
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -425,6 +426,4 @@ def _describe(exc: BaseException) -> str:
 
 async def pending_count(conn: AsyncConnection) -> int:
     """Items waiting or being processed."""
-    from hub.sync.stats import open_rows
-
     return (await open_rows(conn, I, ("pending", "processing"), I.c.received_at))[0]

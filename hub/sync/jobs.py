@@ -31,6 +31,7 @@ from hub.model import new_id
 from hub.store import tables as t
 from hub.store._pending import write
 from hub.store._upsert import dialect_insert, insert_ignore
+from hub.sync.stats import open_rows
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -483,23 +484,22 @@ async def _record_failure(hub: Hub, job: Any, exc: Exception) -> None:
 
 async def pending_count(conn: AsyncConnection) -> int:
     """Jobs waiting or running."""
-    from hub.sync.stats import open_rows
-
     return (await open_rows(conn, J, ("pending", "running"), J.c.created_at))[0]
+
+
+async def _first_due(conn: AsyncConnection) -> float | None:
+    """Seconds from now to the earliest pending job's due time (negative once it is due; None: no job)."""
+    row = (await conn.execute(select(func.min(J.c.next_run_at)).where(J.c.status == "pending"))).scalar_one_or_none()
+    return None if row is None else float((row - now()).total_seconds())
 
 
 async def next_due_in(conn: AsyncConnection) -> float | None:
     """Seconds until the next pending job is due (None when there is none)."""
-    row = (await conn.execute(select(func.min(J.c.next_run_at)).where(J.c.status == "pending"))).scalar_one_or_none()
-    if row is None:
-        return None
-    due: float = (row - now()).total_seconds()
-    return max(0.0, due)
+    due = await _first_due(conn)
+    return None if due is None else max(0.0, due)
 
 
 async def overdue_seconds(conn: AsyncConnection) -> float:
     """How long the longest-waiting due job has been due, in seconds (0.0 when none is due)."""
-    row = (await conn.execute(select(func.min(J.c.next_run_at)).where(J.c.status == "pending"))).scalar_one_or_none()
-    if row is None:
-        return 0.0
-    return max(0.0, float((now() - row).total_seconds()))
+    due = await _first_due(conn)
+    return 0.0 if due is None else max(0.0, -due)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from arq import cron
@@ -17,7 +18,7 @@ from arq.worker import Worker
 from hub.config import Settings
 from hub.logging import get_logger
 from hub.redis_urls import arq_settings
-from hub.sync.queue import ArqQueue, queue_name
+from hub.sync.queue import ArqQueue, bucket_id, queue_name
 
 log = get_logger("hub.worker")
 _BATCH = 100
@@ -52,10 +53,6 @@ async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
 async def _continue(hub: Any) -> None:
     """Queue a drain to go on with the work a drain left (its id is this process's own: two workers
     whose drains end together each queue one)."""
-    import os
-
-    from hub.sync.queue import bucket_id
-
     queue = hub.state.get("queue")
     if queue is None:
         return
@@ -86,7 +83,7 @@ async def intake_first(hub: Any, waited: float) -> bool:
                 "inbox caught up: outbound sync jobs run again", extra={"fields": {"waited_ms": round(waited * 1000)}}
             )
         return False
-    t = asyncio.get_running_loop().time()
+    t = _clock()
     checked_at, overdue = hub.state.get("outbound_overdue", (-1e9, 0.0))
     if t - checked_at >= _LAG_CHECK_S:
         async with hub.store.connect() as conn:
