@@ -138,6 +138,11 @@ class QueueConfig(_Strict):
         ge=0,
         description="a due outbound sync job never waits longer than this for the inbox's sake (0: no priority)",
     )
+    submit_inline: bool = Field(
+        default=True,
+        description="a worker that allocates orders sends their fulfilment requests to the 3PL straight after "
+        "the commit, while the inbox is not behind (false: always through the job queue)",
+    )
 
 
 class StoreConfig(_Strict):

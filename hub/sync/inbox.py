@@ -28,6 +28,7 @@ from hub.plugins import InboundEvent
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
+from hub.sync import jobs
 from hub.sync._intake import Batcher, Delivery
 from hub.sync.stats import open_rows
 
@@ -196,10 +197,17 @@ async def process_batch_waited(
             for item in items:
                 await process_item(hub, item)
 
+    # while the inbox is not behind, the fulfilment requests of the orders allocated here go to the
+    # 3PL straight after their commit (below), not through a claim in the worker's next round
+    q = hub.config.queue
+    inline: list[jobs.Inline] | None = (
+        [] if q.submit_inline and (q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms) else None
+    )
+
     async def run_chunk(groups_: list[list[_Parsed]]) -> None:
         async with sem:
             parts = [p for g in groups_ for p in g]
-            if not await _apply_chunk(hub, parts):
+            if not await _apply_chunk(hub, parts, inline):
                 for g in groups_:  # one bad item must not hold the others: apply each alone
                     for p in g:
                         await process_item(hub, p.item)
@@ -210,6 +218,8 @@ async def process_batch_waited(
             chunks.append([])
         chunks[-1].append(g)
     await asyncio.gather(*(run_chunk(c) for c in chunks if c), *(run_group(g) for g in single))
+    if inline:
+        await jobs.run_inline(hub, inline)
     return len(rows), waited
 
 
@@ -259,26 +269,31 @@ async def _lock_chunk(conn: AsyncConnection, parts: list[_Parsed]) -> None:
     await inv.know_levels(conn, skus)
 
 
-async def _apply_chunk(hub: Hub, parts: list[_Parsed]) -> bool:
+async def _apply_chunk(hub: Hub, parts: list[_Parsed], inline: list[jobs.Inline] | None = None) -> bool:
     """Apply several order items in one transaction; False (and nothing applied) when any fails.
     A chunk whose reservations lost a race for stock (:class:`~hub.store.inventory.StockMoved`) is
-    planned again on fresh levels, up to ``CHUNK_TRIES`` times."""
+    planned again on fresh levels, up to ``CHUNK_TRIES`` times. With ``inline``, the jobs that
+    ``jobs.collect_inline`` collected in the committed transaction are appended to it."""
     for attempt in range(1, CHUNK_TRIES + 1):
         try:
-            return await _apply_chunk_once(hub, parts)
+            return await _apply_chunk_once(hub, parts, inline)
         except inv.StockMoved:
             log.info("chunk lost a race for stock; planned again", extra={"fields": {"attempt": attempt}})
     return False
 
 
-async def _apply_chunk_once(hub: Hub, parts: list[_Parsed]) -> bool:
+async def _apply_chunk_once(hub: Hub, parts: list[_Parsed], inline: list[jobs.Inline] | None = None) -> bool:
     from hub.orders.service import apply_messages
+    from hub.sync.operations import preload
 
     if not parts:
         return True
     started = asyncio.get_running_loop().time()
+    collected: jobs.Inline | None = None
     try:
         async with hub.store.begin() as conn:
+            if inline is not None:
+                collected = jobs.collect_inline(conn, hub.config.queue.lease_seconds)
             await _lock_chunk(conn, parts)
             await repo.prefetch(conn, [m.order for p in parts for m in p.messages])
             for p in parts:
@@ -299,6 +314,8 @@ async def _apply_chunk_once(hub: Hub, parts: list[_Parsed]) -> bool:
                 )
                 if res.rowcount != len(ids):
                     raise _LeaseLost
+            if collected is not None:
+                preload(conn, collected)
     except _LeaseLost:
         return False
     except inv.StockMoved:
@@ -309,6 +326,8 @@ async def _apply_chunk_once(hub: Hub, parts: list[_Parsed]) -> bool:
             extra={"fields": {"items": len(parts), "error": f"{type(exc).__name__}: {str(exc)[:200]}"}},
         )
         return False
+    if collected is not None and inline is not None:
+        inline.append(collected)
     elapsed = asyncio.get_running_loop().time() - started
     metrics.jobs_total.labels("inbox", "done").inc(len(parts))
     for _ in parts:

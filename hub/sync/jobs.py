@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, exists, false, func, select, update
@@ -29,7 +30,7 @@ from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
-from hub.store._pending import write
+from hub.store._pending import pending, write
 from hub.store._upsert import dialect_insert, insert_ignore
 from hub.sync.stats import open_rows
 
@@ -81,9 +82,18 @@ async def enqueue(
         "attempts": 0,
         "errors": [],
         "next_run_at": ts + timedelta(seconds=delay),
+        "lease_until": None,
         "created_at": ts,
         "updated_at": ts,
     }
+    buf = pending(conn)
+    inline: Inline | None = buf.facts.get(_INLINE) if buf is not None and operation in INLINE else None
+    if inline is not None and not coalesce and delay <= 0:
+        # leased to this worker from the commit: it runs the job straight after (run_inline); if it
+        # dies first, the lease expires and any worker's claim takes the job as a crashed one's
+        values["status"] = "running"
+        values["lease_until"] = ts + timedelta(seconds=inline.lease_seconds)
+        inline.jobs.append(values)
     if coalesce:
         # absorbed by the pending job, whose row we now lock until commit: a worker cannot claim it
         # (SKIP LOCKED) before this change is visible, so the push it makes reads the latest state
@@ -118,6 +128,93 @@ def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         first.setdefault(r["idempotency_key"], r)
     return [first[k] for k in sorted(first)]
+
+
+#: Operations that a worker may run straight after the transaction that writes them (:func:`collect_inline`).
+INLINE = frozenset({"submit_fulfillment"})
+_INLINE = "inline_jobs"
+
+
+class Inline:
+    """The jobs of :data:`INLINE` operations that one transaction writes, leased to the worker that
+    writes them, and what it knows of their objects already (``preloaded``: object id -> data the
+    operation would otherwise read back; see :func:`run_inline`)."""
+
+    def __init__(self, lease_seconds: float) -> None:
+        self.lease_seconds = lease_seconds
+        self.jobs: list[dict[str, Any]] = []
+        self.preloaded: dict[str, Any] = {}
+
+
+def collect_inline(conn: AsyncConnection, lease_seconds: float) -> Inline | None:
+    """Have the jobs of :data:`INLINE` operations that this transaction (``Store.begin``) writes from
+    now on written as running, leased to this worker, and collected: after the commit the caller runs
+    them with :func:`run_inline` (no claim, no wait for a worker's next round). None outside
+    ``Store.begin``."""
+    buf = pending(conn)
+    if buf is None:
+        return None
+    inline = Inline(lease_seconds)
+    buf.facts[_INLINE] = inline
+    return inline
+
+
+_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "connection",
+    "operation",
+    "object_id",
+    "payload",
+    "attempts",
+    "errors",
+    "lease_until",
+    "created_at",
+)
+
+
+@dataclass(slots=True)
+class _InlineJob:
+    """A job row written by this worker's own transaction (the columns the runners read)."""
+
+    id: str
+    idempotency_key: str
+    connection: str
+    operation: str
+    object_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+    errors: list[Any]
+    lease_until: datetime | None
+    created_at: datetime
+    preloaded: Any = None
+
+
+async def run_inline(hub: Hub, inline: list[Inline]) -> int:
+    """Run the jobs that committed transactions collected (:func:`collect_inline`), as a claimed batch
+    runs: batched per connection and operation, bounded per connection, each outcome recorded (a
+    failure is retried with backoff or dead-lettered like any job's)."""
+    from hub.sync.operations import BATCH_OPERATIONS
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for batch in inline:
+        for values in batch.jobs:
+            job = _InlineJob(**{k: values[k] for k in _COLUMNS}, preloaded=batch.preloaded.get(values["object_id"]))
+            groups.setdefault((job.connection, job.operation), []).append(job)
+    if not groups:
+        return 0
+    limits: _Limits = hub.state.setdefault("job_limits", _Limits())
+
+    async def group_run(group: list[Any]) -> None:
+        async with limits.for_connection(hub, group[0].connection):
+            if group[0].operation in BATCH_OPERATIONS:
+                await run_batched(hub, group)
+            else:
+                for job in group:
+                    await run_job(hub, job)
+
+    await asyncio.gather(*(group_run(g) for g in groups.values()))
+    return sum(len(g) for g in groups.values())
 
 
 # Operations whose batch form sends one call for many objects: when such a call is made, the

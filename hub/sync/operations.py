@@ -13,9 +13,10 @@ load and one write for many requests, the calls concurrent).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
 from hub.errors import FatalError, NotFound
@@ -24,6 +25,8 @@ from hub.plugins import ChannelConnector, ErpConnector, RemoteResult, WmsConnect
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
+from hub.store._pending import pending
+from hub.sync.jobs import Inline
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -154,9 +157,18 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
     if len(connections) != 1:
         raise ValueError(f"submit_fulfillment_batch takes the jobs of one connection, got {sorted(connections)}")
     connector: WmsConnector = _as(hub, jobs[0], WmsConnector)
-    async with hub.store.connect() as conn:
-        rows = {r.id: r for r in (await conn.execute(select(_F).where(_F.c.id.in_({j.object_id for j in jobs})))).all()}
-        orders = await repo.get_orders(conn, {r.order_id for r in rows.values()})
+    rows: dict[str, Any] = {}
+    orders: dict[str, Order] = {}
+    for j in jobs:  # written by this worker's own transaction a moment ago (jobs.run_inline)
+        known: _Submit | None = getattr(j, "preloaded", None)
+        if known is not None:
+            rows[j.object_id] = known.row
+            orders[known.row.order_id] = known.order
+    wanted = {j.object_id for j in jobs} - rows.keys()
+    if wanted:
+        async with hub.store.connect() as conn:
+            rows.update({r.id: r for r in (await conn.execute(select(_F).where(_F.c.id.in_(wanted)))).all()})
+            orders.update(await repo.get_orders(conn, {r.order_id for r in rows.values()} - orders.keys()))
     out: dict[str, dict[str, Any] | Exception] = {}
     sent: dict[str, RemoteResult] = {}
 
@@ -172,8 +184,9 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
         if order is None:
             out[job.id] = FatalError(f"order {row.order_id} does not exist", connection=job.connection)
             return
+        req = row.data if isinstance(row.data, FulfillmentRequest) else FulfillmentRequest.model_validate(row.data)
         try:
-            sent[job.id] = await connector.submit_fulfillment(FulfillmentRequest.model_validate(row.data), order)
+            sent[job.id] = await connector.submit_fulfillment(req, order)
         except Exception as exc:
             out[job.id] = exc
 
@@ -188,6 +201,41 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
             )
         out.update({jid: _result(r) for jid, r in sent.items()})
     return out
+
+
+class _Submit(NamedTuple):
+    """What ``submit_fulfillment`` reads, as the transaction that wrote it left it."""
+
+    row: Any  # id, order_id, status and data (the FulfillmentRequest) of the fulfilments row
+    order: Order
+
+
+class _FulfillmentRow(NamedTuple):
+    id: str
+    order_id: str
+    status: str
+    data: FulfillmentRequest
+
+
+def preload(conn: AsyncConnection, inline: Inline) -> None:
+    """Before the commit of a transaction that collects inline jobs (``jobs.collect_inline``): keep
+    the new fulfilment requests and orders it is about to write for its ``submit_fulfillment`` jobs,
+    so that they run without reading them back (a request or order the transaction wrote earlier,
+    or updated in place, is read back as usual)."""
+    buf = pending(conn)
+    if buf is None or not inline.jobs:
+        return
+    wanted = {v["object_id"] for v in inline.jobs if v["operation"] == "submit_fulfillment"}
+    requests = {r["id"]: r for r in buf.rows(_F.name) if r["id"] in wanted}
+    if not requests:
+        return
+    order_ids = {r["order_id"] for r in requests.values()}
+    new_orders = {r["id"]: r["data"] for r in buf.rows(t.orders.name) if r["id"] in order_ids}
+    for fid, r in requests.items():
+        order = new_orders.get(r["order_id"])
+        if isinstance(order, Order):
+            req = FulfillmentRequest.model_validate_json(r["data"])
+            inline.preloaded[fid] = _Submit(_FulfillmentRow(fid, r["order_id"], r["status"], req), order)
 
 
 @operation("cancel_fulfillment")

@@ -20,6 +20,13 @@ from tests.sync import toy
 from tests.sync.conftest import webhook
 
 
+@pytest.fixture(autouse=True)
+def queued(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drive the claimed path: the inbox leaves its fulfilment requests to the job queue
+    (sending them straight after the commit is tests/sync/test_inline_submit.py)."""
+    monkeypatch.setattr(hub.config.queue, "submit_inline", False)
+
+
 async def _orders(h: Hub, n: int) -> None:
     for i in range(n):
         headers, body = webhook({"id": f"evt-b{i}", "order": toy.order_doc(f"b{i}")})
