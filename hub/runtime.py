@@ -125,6 +125,9 @@ class Hub:
             await locations.sync(conn, self.config.locations)
 
     async def close(self) -> None:
+        intake = self.state.get("intake")  # the webhook batcher's connection goes back to the pool first
+        if intake is not None:
+            await intake.close()
         try:
             from hub import events
 
