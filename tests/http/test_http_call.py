@@ -147,3 +147,19 @@ async def test_relative_paths_follow_a_changed_base_url(demo: Connector) -> None
         client.base_url = httpx.URL("https://b.example.com/v2")
         await client.get("/orders")
     assert (a.call_count, b.call_count) == (2, 1)
+
+
+async def test_a_json_body_is_sent_as_compact_utf8_json_with_its_content_type(demo: Connector) -> None:
+    router = respx.Router()
+    route = router.post(URL).respond(200)
+    body = {**BODY, "note": "Grüße", 7: ["a", None, True]}  # a non-string key, as the standard encoder allows
+    async with mocked(demo, router) as client:
+        await call(client, "POST", URL, json=body)
+        await call(client, "POST", URL, json=BODY, headers={"Content-Type": "application/vnd.api+json"})
+    first, second = (c.request for c in route.calls)
+    assert first.headers["content-type"] == "application/json"
+    assert first.content == b'{"location_id":655441491,"inventory_item_id":808950810,"available":42,' + (
+        '"note":"Grüße","7":["a",null,true]}'.encode()
+    )
+    assert first.headers["content-length"] == str(len(first.content))
+    assert second.headers["content-type"] == "application/vnd.api+json"  # the caller's own type is kept
