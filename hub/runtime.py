@@ -18,7 +18,6 @@ from hub.plugins import Connector, PluginManager, Registry, load, settings_probl
 from hub.redis_server import PrivateRedis, ensure_redis_url
 from hub.redis_urls import client as redis_client
 from hub.store import Store
-from hub.store.migrate import upgrade_async
 
 
 @dataclass
@@ -61,6 +60,8 @@ class Hub:
                 raise ConfigError(problems)
         url = settings.effective_database_url()
         if migrate:
+            from hub.store.migrate import upgrade_async  # alembic only where migrations run
+
             await upgrade_async(url)
         store = Store(url, application_name=f"orderhub-{role}")
         redis_url, private = ensure_redis_url(settings.redis_url)
