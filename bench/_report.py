@@ -117,7 +117,8 @@ def latest() -> dict[str, dict[str, Any]]:
         except ValueError:
             continue
         name = doc.get("benchmark")
-        if name in ORDER:
+        # by the run's own time, not the file name (an older run's file may be kept under another name)
+        if name in ORDER and (name not in out or str(doc.get("at", "")) >= str(out[name].get("at", ""))):
             out[name] = doc
     return out
 
