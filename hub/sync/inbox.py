@@ -199,10 +199,7 @@ async def process_batch_waited(
 
     # while the inbox is not behind, the fulfilment requests of the orders allocated here go to the
     # 3PL straight after their commit (below), not through a claim in the worker's next round
-    q = hub.config.queue
-    inline: list[jobs.Inline] | None = (
-        [] if q.submit_inline and (q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms) else None
-    )
+    inline: list[jobs.Inline] | None = [] if hub.config.queue.submit_inline and keeping_up(hub, waited) else None
 
     async def run_chunk(groups_: list[list[_Parsed]]) -> None:
         async with sem:
@@ -221,6 +218,14 @@ async def process_batch_waited(
     if inline:
         await jobs.run_inline(hub, inline)
     return len(rows), waited
+
+
+def keeping_up(hub: Hub, waited: float) -> bool:
+    """Whether outbound work may run beside the inbox: the oldest item of a batch waited no longer
+    than ``[queue] intake_lag_target_ms`` (``waited``, seconds, from :func:`process_batch_waited`), or
+    the intake priority is off (``outbound_max_lag_seconds = 0``)."""
+    q = hub.config.queue
+    return bool(q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -159,20 +159,6 @@ def collect_inline(conn: AsyncConnection, lease_seconds: float) -> Inline | None
     return inline
 
 
-_COLUMNS = (
-    "id",
-    "idempotency_key",
-    "connection",
-    "operation",
-    "object_id",
-    "payload",
-    "attempts",
-    "errors",
-    "lease_until",
-    "created_at",
-)
-
-
 @dataclass(slots=True)
 class _InlineJob:
     """A job row written by this worker's own transaction (the columns the runners read)."""
@@ -190,31 +176,29 @@ class _InlineJob:
     preloaded: Any = None
 
 
+_COLUMNS = tuple(f.name for f in fields(_InlineJob) if f.name != "preloaded")
+
+
 async def run_inline(hub: Hub, inline: list[Inline]) -> int:
     """Run the jobs that committed transactions collected (:func:`collect_inline`), as a claimed batch
-    runs: batched per connection and operation, bounded per connection, each outcome recorded (a
-    failure is retried with backoff or dead-lettered like any job's)."""
-    from hub.sync.operations import BATCH_OPERATIONS
-
+    runs (:func:`_run_group`): batched per connection and operation (every :data:`INLINE` operation
+    has a batch form), bounded per connection, each outcome recorded (a failure is retried with
+    backoff or dead-lettered like any job's)."""
     groups: dict[tuple[str, str], list[Any]] = {}
     for batch in inline:
         for values in batch.jobs:
             job = _InlineJob(**{k: values[k] for k in _COLUMNS}, preloaded=batch.preloaded.get(values["object_id"]))
             groups.setdefault((job.connection, job.operation), []).append(job)
-    if not groups:
-        return 0
-    limits: _Limits = hub.state.setdefault("job_limits", _Limits())
-
-    async def group_run(group: list[Any]) -> None:
-        async with limits.for_connection(hub, group[0].connection):
-            if group[0].operation in BATCH_OPERATIONS:
-                await run_batched(hub, group)
-            else:
-                for job in group:
-                    await run_job(hub, job)
-
-    await asyncio.gather(*(group_run(g) for g in groups.values()))
+    await asyncio.gather(*(_run_group(hub, g) for g in groups.values()))
     return sum(len(g) for g in groups.values())
+
+
+async def _run_group(hub: Hub, group: list[Any]) -> None:
+    """Jobs of one connection and one operation with a batch form, through :func:`run_batched`,
+    within the connection's concurrency limit (shared by claimed and inline jobs)."""
+    limits: _Limits = hub.state.setdefault("job_limits", _Limits())
+    async with limits.for_connection(hub, group[0].connection):
+        await run_batched(hub, group)
 
 
 # Operations whose batch form sends one call for many objects: when such a call is made, the
@@ -315,10 +299,6 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
         async with limits.for_connection(hub, job.connection):
             await run_job(hub, job)
 
-    async def batched(group: list[Any]) -> None:
-        async with limits.for_connection(hub, group[0].connection):
-            await run_batched(hub, group)
-
     # jobs of one object run one after the other, in creation order (a claim holds at most one job
     # per object: a newer job waits for the older one, so batching never reorders an object's jobs)
     by_obj: dict[tuple[str, str | None], list[Any]] = {}
@@ -333,7 +313,7 @@ async def run_batch(hub: Hub, limit: int = 100) -> int:
         for j in items:
             await one(j)
 
-    await asyncio.gather(*(chain(v) for v in by_obj.values()), *(batched(v) for v in by_op.values()))
+    await asyncio.gather(*(chain(v) for v in by_obj.values()), *(_run_group(hub, v) for v in by_op.values()))
     return len(jobs)
 
 

@@ -74,9 +74,10 @@ async def intake_first(hub: Any, waited: float) -> bool:
     ``[queue] outbound_max_lag_seconds`` yet. On a burst, orders are acknowledged and allocated
     at the pace they come, and the 3PL and channel calls catch up within that bound."""
     from hub.sync import jobs
+    from hub.sync.inbox import keeping_up
 
     q = hub.config.queue
-    if q.outbound_max_lag_seconds <= 0 or waited * 1000 <= q.intake_lag_target_ms:
+    if keeping_up(hub, waited):
         since = hub.state.pop("intake_first", None)
         if since is not None:  # debug: near the target a busy worker switches several times a second
             log.debug(

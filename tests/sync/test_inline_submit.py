@@ -137,3 +137,9 @@ async def test_a_worker_that_dies_before_the_call_leaves_the_job_to_any_worker(
     await jobs.run_batch(hub)
     assert len(calls) == 2 and len(set(calls)) == 2
     assert {(j.status, j.attempts) for j in await _submit_jobs(hub)} == {("done", 1)}
+
+
+def test_every_inline_operation_has_a_batch_form() -> None:
+    from hub.sync.operations import BATCH_OPERATIONS
+
+    assert jobs.INLINE.issubset(BATCH_OPERATIONS)  # run_inline runs them through run_batched only
