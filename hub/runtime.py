@@ -18,6 +18,7 @@ from hub.plugins import Connector, PluginManager, Registry, load, settings_probl
 from hub.redis_server import PrivateRedis, ensure_redis_url
 from hub.redis_urls import client as redis_client
 from hub.store import Store
+from hub.store.revision import at_head
 
 
 @dataclass
@@ -59,11 +60,15 @@ class Hub:
             if problems:
                 raise ConfigError(problems)
         url = settings.effective_database_url()
-        if migrate:
+        store = Store(url, application_name=f"orderhub-{role}")
+        if migrate and not await at_head(store):
             from hub.store.migrate import upgrade_async  # alembic only where migrations run
 
-            await upgrade_async(url)
-        store = Store(url, application_name=f"orderhub-{role}")
+            try:
+                await upgrade_async(url)
+            except BaseException:
+                await store.close()
+                raise
         redis_url, private = ensure_redis_url(settings.redis_url)
         redis = redis_client(redis_url)
         hub = cls(

@@ -52,6 +52,15 @@ async def test_client_uses_the_aiohttp_transport_with_auth_headers(demo: Connect
     assert resp.json() == {"token": "shpat_0123456789abcdef", "q": "limit=5"}
 
 
+async def test_connections_share_one_verifying_tls_context(demo: Connector) -> None:
+    import ssl
+
+    async with client_for(demo) as a, client_for(demo) as b:
+        ctx_a = a._transport.inner.ssl_context  # type: ignore[attr-defined]
+        assert ctx_a is b._transport.inner.ssl_context  # type: ignore[attr-defined]
+    assert ctx_a.verify_mode == ssl.CERT_REQUIRED and ctx_a.check_hostname
+
+
 async def test_call_retries_real_500s(demo: Connector, server: str) -> None:
     async with client_for(demo, retry=RetryPolicy(initial=0.001, max_backoff=0.01)) as client:
         resp = await call(client, "POST", f"{server}/flaky", json={})

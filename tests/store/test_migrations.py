@@ -242,3 +242,54 @@ def test_fan_out_reads_the_undispatched_index(tmp_path: Path) -> None:
         assert "ix_outbox_undispatched" in asyncio.run(plan_pg())
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_revision_head_is_alembics_head() -> None:
+    """``hub.store.revision.HEAD`` (read by every start-up instead of alembic) names the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from hub.store.migrate import alembic_config
+    from hub.store.revision import HEAD
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_current_head() == HEAD
+
+
+async def test_at_head_on_a_migrated_database_and_not_on_an_empty_one(store: Store, tmp_path: Path) -> None:
+    from hub.store.revision import at_head, current
+
+    assert await at_head(store)
+    empty = Store(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert await current(empty) == []
+        assert not await at_head(empty)
+    finally:
+        await empty.close()
+
+
+async def test_hub_open_migrates_a_database_behind_head_and_skips_alembic_at_head(
+    tmp_path: Path, redis_url: str, redis_prefix: str, monkeypatch: Any
+) -> None:
+    """Hub.open upgrades a database one migration behind; at head it does not run alembic at all."""
+    from hub.config import HubConfig, Settings
+    from hub.runtime import Hub
+    from hub.store import migrate
+    from hub.store.revision import HEAD, current
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    migrate.upgrade(url, "0008")
+    settings = Settings(database_url=url, redis_url=redis_url, redis_prefix=redis_prefix)
+    runs: list[str] = []
+    real = migrate.upgrade_async
+
+    async def counting(u: str, revision: str = "head") -> None:
+        runs.append(u)
+        await real(u, revision)
+
+    monkeypatch.setattr(migrate, "upgrade_async", counting)
+    for expected_runs in (1, 1):  # the second open finds the database at head
+        hub = await Hub.open(settings, HubConfig())
+        try:
+            assert await current(hub.store) == [HEAD]
+        finally:
+            await hub.close()
+        assert len(runs) == expected_runs
