@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from typing import Any
 
@@ -14,11 +16,25 @@ class _Group(click.Group):
     """Prints Orderhub errors as their message (no traceback) and exits 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        _fast_exit()
         try:
             return super().invoke(ctx)
         except OrderhubError as exc:
             click.echo(f"error: {exc.detail}", err=True)
             sys.exit(2)
+
+
+_exit_freeze: list[bool] = []  # registered once per process
+
+
+def _fast_exit() -> None:
+    """At exit, move every object to the garbage collector's permanent generation first: the
+    interpreter's final collections then skip them (0.3 s of every command's exit, measured: the
+    replay benchmark's wall clock includes it). Objects are still freed by reference counting;
+    only cycles left at exit are not walked, and the operating system reclaims that memory."""
+    if not _exit_freeze:
+        atexit.register(gc.freeze)
+        _exit_freeze.append(True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
