@@ -157,3 +157,19 @@ def freeze_startup_objects() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+#: The garbage collector's thresholds in processes that work through batches (``orderhub worker``,
+#: ``orderhub failures replay``), instead of Python's (700, 10, 10). A batch of 100 orders keeps tens
+#: of thousands of objects alive for a moment; at 700 new objects a young collection promoted them,
+#: and the older generations' collections walked them again: 4.1-4.2 s of 31-32 s of a worker's CPU
+#: on a 10,000-order ingest (13 %), against 1.2-1.3 s with these (one young collection every 50,000
+#: objects, pauses up to 0.12 s, which a worker can afford and the API, latency-bound, does not take).
+BATCH_GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc_for_batches() -> None:
+    """Set :data:`BATCH_GC_THRESHOLDS` for this process."""
+    import gc
+
+    gc.set_threshold(*BATCH_GC_THRESHOLDS)

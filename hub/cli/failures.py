@@ -156,10 +156,11 @@ def replay(
         return
 
     async def run() -> list[ReplayResult]:
-        from hub.runtime import freeze_startup_objects
+        from hub.runtime import freeze_startup_objects, tune_gc_for_batches
 
         hub = await _hub()
         freeze_startup_objects()  # collections while replaying skip what start-up built
+        tune_gc_for_batches()
         try:
             flt: FailureFilter = _filter(connection, operation, error, since, until, "open")
             ids = list(dict.fromkeys(failure_ids)) or None
@@ -229,11 +230,13 @@ def _replay_in_processes(
         if sys.platform.startswith("linux")
         else multiprocessing.get_context("spawn")
     )
-    from hub.runtime import freeze_startup_objects
+    from hub.runtime import freeze_startup_objects, tune_gc_for_batches
 
     # Out of the collector's view before the fork, so the children's collections skip what
-    # start-up built (without it, collections took 27 % of a replaying child's CPU).
+    # start-up built (without it, collections took 27 % of a replaying child's CPU); the children
+    # inherit the thresholds too.
     freeze_startup_objects()
+    tune_gc_for_batches()
     queue = mp.Queue()
     children = [
         mp.Process(target=_replay_shard, args=(i, ids_, actor, dry_run, concurrency, queue))
