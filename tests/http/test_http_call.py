@@ -163,3 +163,28 @@ async def test_a_json_body_is_sent_as_compact_utf8_json_with_its_content_type(de
     )
     assert first.headers["content-length"] == str(len(first.content))
     assert second.headers["content-type"] == "application/vnd.api+json"  # the caller's own type is kept
+
+
+async def test_a_call_answered_at_once_builds_no_retry_machinery(
+    demo: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt goes out without tenacity (whose objects live in reference cycles until the
+    garbage collector walks them); tenacity takes over from a transient first failure only."""
+    import hub.http._call as call_module
+
+    built: list[object] = []
+    real = call_module.AsyncRetrying
+
+    def counting(*a: object, **k: object) -> object:
+        built.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(call_module, "AsyncRetrying", counting)
+    router = respx.Router(base_url="https://demo.myshopify.com/admin/api/2026-07")
+    router.get("/ok").respond(200, json={"ok": True})
+    router.get("/flaky").mock(side_effect=[httpx.Response(503), httpx.Response(200, json={"n": 2})])
+    async with mocked(demo, router) as client:
+        assert (await call(client, "GET", "/ok")).json() == {"ok": True}
+        assert built == []
+        assert (await call(client, "GET", "/flaky")).json() == {"n": 2}
+        assert len(built) == 1
