@@ -159,12 +159,14 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-#: The garbage collector's thresholds in processes that work through batches (``orderhub worker``,
-#: ``orderhub failures replay``), instead of Python's (700, 10, 10). A batch of 100 orders keeps tens
-#: of thousands of objects alive for a moment; at 700 new objects a young collection promoted them,
-#: and the older generations' collections walked them again: 4.1-4.2 s of 31-32 s of a worker's CPU
-#: on a 10,000-order ingest (13 %), against 1.2-1.3 s with these (one young collection every 50,000
-#: objects, pauses up to 0.12 s, which a worker can afford and the API, latency-bound, does not take).
+#: The garbage collector's thresholds in ``orderhub failures replay``'s processes, instead of Python's
+#: (700, 10, 10): a page of replays keeps thousands of objects alive for a moment, which young
+#: collections every 700 new objects promoted and the older generations' collections walked again
+#: (1.02-1.14 s of a replaying child's 6.5-7.3 s of CPU for 5,000 replays, 0.53-0.60 s with these;
+#: pauses up to 0.12 s). Not in the workers: there the same thresholds halved the collector's CPU
+#: and helped the ingest at 500/s, but a flash sale lost 15 % (714-735 orders/s against 845, two
+#: alternating rounds), the workers' transactions on one SKU's stock rows waiting on each other's
+#: longer pauses.
 BATCH_GC_THRESHOLDS = (50_000, 50, 100)
 
 

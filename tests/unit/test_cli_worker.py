@@ -1,5 +1,4 @@
-"""``orderhub worker --nice``: the worker lowers its own CPU priority before it starts, and sets the
-collector's thresholds for batch work (``hub.runtime.BATCH_GC_THRESHOLDS``)."""
+"""``orderhub worker --nice``: the worker lowers its own CPU priority before it starts."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPa
     calls: list[Any] = []
     monkeypatch.setenv("ORDERHUB_REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setattr("os.nice", lambda n: calls.append(("nice", n)) or n)
-    monkeypatch.setattr("gc.set_threshold", lambda *t: calls.append(("gc", t)))
 
     class _Worker:
         def run(self) -> None:
@@ -24,6 +22,6 @@ def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("hub.sync.worker.make_worker", lambda *a, **k: _Worker())
     result = CliRunner().invoke(main, ["worker", "--nice", "10"])
     assert result.exit_code == 0, result.output
-    assert calls == [("nice", 10), ("gc", (50_000, 50, 100)), ("run",)]  # nice, then batch GC thresholds
+    assert calls == [("nice", 10), ("run",)]
     result = CliRunner().invoke(main, ["worker", "--nice", "25"])
     assert result.exit_code != 0 and "25" in result.output
