@@ -163,15 +163,26 @@ def freeze_startup_objects() -> None:
 #: (700, 10, 10): a page of replays keeps thousands of objects alive for a moment, which young
 #: collections every 700 new objects promoted and the older generations' collections walked again
 #: (1.02-1.14 s of a replaying child's 6.5-7.3 s of CPU for 5,000 replays, 0.53-0.60 s with these;
-#: pauses up to 0.12 s). Not in the workers: there the same thresholds halved the collector's CPU
-#: and helped the ingest at 500/s, but a flash sale lost 15 % (714-735 orders/s against 845, two
-#: alternating rounds), the workers' transactions on one SKU's stock rows waiting on each other's
-#: longer pauses.
+#: pauses up to 0.12 s).
 BATCH_GC_THRESHOLDS = (50_000, 50, 100)
+
+#: The thresholds in ``orderhub worker``: Python's young collections, but a full collection only
+#: after 100 middle ones instead of 10 (22-23 full collections of 40-50 ms in each worker on an
+#: 8,000-order ingest, 0.9-1.0 s of CPU, against 2-3). The batch thresholds above halved a worker's
+#: collector CPU too, but cost a flash sale 15 % (714-735 orders/s against 845, alternating runs);
+#: these gave it 583-608 against 530-543 (two alternating rounds each).
+WORKER_GC_THRESHOLDS = (700, 10, 100)
 
 
 def tune_gc_for_batches() -> None:
-    """Set :data:`BATCH_GC_THRESHOLDS` for this process."""
+    """Set :data:`BATCH_GC_THRESHOLDS` for this process (a replay)."""
     import gc
 
     gc.set_threshold(*BATCH_GC_THRESHOLDS)
+
+
+def tune_gc_for_worker() -> None:
+    """Set :data:`WORKER_GC_THRESHOLDS` for this process (a worker)."""
+    import gc
+
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)

@@ -1,4 +1,5 @@
-"""``orderhub worker --nice``: the worker lowers its own CPU priority before it starts."""
+"""``orderhub worker --nice``: the worker lowers its own CPU priority before it starts, and sets the
+collector's thresholds for a worker (``hub.runtime.WORKER_GC_THRESHOLDS``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPa
     calls: list[Any] = []
     monkeypatch.setenv("ORDERHUB_REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setattr("os.nice", lambda n: calls.append(("nice", n)) or n)
+    monkeypatch.setattr("gc.set_threshold", lambda *t: calls.append(("gc", t)))
 
     class _Worker:
         def run(self) -> None:
@@ -22,6 +24,6 @@ def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("hub.sync.worker.make_worker", lambda *a, **k: _Worker())
     result = CliRunner().invoke(main, ["worker", "--nice", "10"])
     assert result.exit_code == 0, result.output
-    assert calls == [("nice", 10), ("run",)]
+    assert calls == [("nice", 10), ("gc", (700, 10, 100)), ("run",)]  # then the worker's collector thresholds
     result = CliRunner().invoke(main, ["worker", "--nice", "25"])
     assert result.exit_code != 0 and "25" in result.output
