@@ -165,6 +165,17 @@ class HubClient(httpx.AsyncClient):
                 url = merged
         return super().build_request(method, url, **kwargs)
 
+    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        """As httpx's; a response read whole no longer sits in a reference cycle. httpx wraps the
+        body's stream in one that points back at the response, which keeps the response, its request,
+        headers and body alive until the garbage collector walks them (half the garbage of a replay);
+        once the body is read, a plain stream of it breaks the cycle and they go when the last
+        reference does."""
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream:
+            response.stream = httpx.ByteStream(response.content)
+        return response
+
 
 def client_for(
     connector: Any,

@@ -91,3 +91,21 @@ async def test_the_configured_max_concurrency_wins_over_the_connector_class(demo
     await asyncio.gather(*(client.get("/x") for _ in range(12)))
     await client.aclose()
     assert peak == 3
+
+
+async def test_a_response_read_whole_is_freed_without_the_garbage_collector(demo: Connector, server: str) -> None:
+    """No reference cycle keeps a response (and its request, headers and body) alive once the caller
+    drops it: with the collector off, dropping the last reference frees it."""
+    import gc
+    import weakref
+
+    async with client_for(demo) as client:
+        gc.disable()
+        try:
+            resp = await client.get(f"{server}/ok")
+            assert resp.json()["q"] == ""
+            gone = weakref.ref(resp)
+            del resp
+            assert gone() is None
+        finally:
+            gc.enable()
