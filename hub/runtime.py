@@ -174,15 +174,9 @@ BATCH_GC_THRESHOLDS = (50_000, 50, 100)
 WORKER_GC_THRESHOLDS = (700, 10, 100)
 
 
-def tune_gc_for_batches() -> None:
-    """Set :data:`BATCH_GC_THRESHOLDS` for this process (a replay)."""
+def tune_gc(thresholds: tuple[int, int, int]) -> None:
+    """Set the garbage collector's thresholds for this process (:data:`BATCH_GC_THRESHOLDS` in a
+    replay, :data:`WORKER_GC_THRESHOLDS` in a worker)."""
     import gc
 
-    gc.set_threshold(*BATCH_GC_THRESHOLDS)
-
-
-def tune_gc_for_worker() -> None:
-    """Set :data:`WORKER_GC_THRESHOLDS` for this process (a worker)."""
-    import gc
-
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    gc.set_threshold(*thresholds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import sys
 from typing import Any
@@ -24,17 +25,13 @@ class _Group(click.Group):
             sys.exit(2)
 
 
-_exit_freeze: list[bool] = []  # registered once per process
-
-
+@functools.cache  # registered once per process
 def _fast_exit() -> None:
     """At exit, move every object to the garbage collector's permanent generation first: the
     interpreter's final collections then skip them (0.3 s of every command's exit, measured: the
     replay benchmark's wall clock includes it). Objects are still freed by reference counting;
     only cycles left at exit are not walked, and the operating system reclaims that memory."""
-    if not _exit_freeze:
-        atexit.register(gc.freeze)
-        _exit_freeze.append(True)
+    atexit.register(gc.freeze)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -156,11 +156,8 @@ def replay(
         return
 
     async def run() -> list[ReplayResult]:
-        from hub.runtime import freeze_startup_objects, tune_gc_for_batches
-
         hub = await _hub()
-        freeze_startup_objects()  # collections while replaying skip what start-up built
-        tune_gc_for_batches()
+        _settle_gc()
         try:
             flt: FailureFilter = _filter(connection, operation, error, since, until, "open")
             ids = list(dict.fromkeys(failure_ids)) or None
@@ -201,6 +198,15 @@ def _report(results: list[Any]) -> None:
         raise SystemExit(1)
 
 
+def _settle_gc() -> None:
+    """Before replaying: what start-up built goes out of the collector's view (collections took 27 %
+    of a replaying process's CPU walking it) and the collector runs at the batch thresholds."""
+    from hub.runtime import BATCH_GC_THRESHOLDS, freeze_startup_objects, tune_gc
+
+    freeze_startup_objects()
+    tune_gc(BATCH_GC_THRESHOLDS)
+
+
 def _replay_in_processes(
     flt: Any, ids: list[str] | None, processes: int, actor: str, dry_run: bool, concurrency: int
 ) -> list[Any]:
@@ -230,13 +236,7 @@ def _replay_in_processes(
         if sys.platform.startswith("linux")
         else multiprocessing.get_context("spawn")
     )
-    from hub.runtime import freeze_startup_objects, tune_gc_for_batches
-
-    # Out of the collector's view before the fork, so the children's collections skip what
-    # start-up built (without it, collections took 27 % of a replaying child's CPU); the children
-    # inherit the thresholds too.
-    freeze_startup_objects()
-    tune_gc_for_batches()
+    _settle_gc()  # before the fork: the children inherit the frozen start-up objects and the thresholds
     queue = mp.Queue()
     children = [
         mp.Process(target=_replay_shard, args=(i, ids_, actor, dry_run, concurrency, queue))

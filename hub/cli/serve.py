@@ -85,12 +85,12 @@ def worker(concurrency: int, burst: bool, nice: int) -> None:
     """An arq worker; any number may run, on any number of machines (they share ORDERHUB_REDIS_URL)."""
     import os
 
-    from hub.runtime import tune_gc_for_worker
+    from hub.runtime import WORKER_GC_THRESHOLDS, tune_gc
     from hub.sync.worker import make_worker
 
     if nice:
         os.nice(nice)
-    tune_gc_for_worker()
+    tune_gc(WORKER_GC_THRESHOLDS)
     settings = Settings()
     if not settings.redis_url:
         raise click.UsageError("set ORDERHUB_REDIS_URL: workers on several processes must share one Redis")

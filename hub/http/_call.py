@@ -27,6 +27,9 @@ class _Transient(Exception):
         self.wait = wait
 
 
+_RETRYABLE: tuple[type[Exception], ...] = (_Transient, *RETRY_EXCEPTIONS)
+
+
 def _server_wait(state: RetryCallState) -> float | None:
     exc = state.outcome.exception() if state.outcome else None
     return exc.wait if isinstance(exc, _Transient) else None
@@ -102,47 +105,37 @@ async def call(
     where = _Where(client, method, url)  # built only for an error message
     who = f" (connection {conn})" if conn else ""
 
+    async def send() -> httpx.Response:
+        """One attempt: the response if 2xx/3xx; raises _Transient (retry) or FatalError (do not)."""
+        response = await client.request(method, url, **kwargs)
+        status = response.status_code
+        if status < 400:
+            return response
+        if status in RETRY_STATUSES:
+            raise _Transient(response, retry_after(response.headers))
+        raise _fatal(response, str(where), who, conn, secrets)
+
     # The first attempt goes straight out: most calls succeed at once, and tenacity's machinery
     # (an AsyncRetrying, its call state, futures and closures, in reference cycles that hold the
     # request and response until the garbage collector walks them) cost more than the rest of a
     # small call's bookkeeping. A transient failure enters tenacity as its first attempt's outcome,
     # so the waits and the stop rules are tenacity's, as for every later attempt.
-    first: BaseException | None = None
     attempts = 1
     try:
-        response = await client.request(method, url, **kwargs)
-        status = response.status_code
-        if status < 400:
-            return response
-        if status not in RETRY_STATUSES:
-            raise _fatal(response, str(where), who, conn, secrets)
-        first = _Transient(response, retry_after(response.headers))
-    except RETRY_EXCEPTIONS as exc:
-        first = exc
-    except RetriableError as exc:  # the rate limiter is saturated
-        if exc.connection is None:
-            exc.connection = conn
-        raise
-    retrying = AsyncRetrying(
-        stop=_stopper(policy),
-        wait=_waiter(policy),
-        retry=retry_if_exception_type((_Transient, *RETRY_EXCEPTIONS)),
-        reraise=True,
-    )
-    try:
+        try:
+            return await send()
+        except _RETRYABLE as exc:
+            first: BaseException | None = exc
+        retrying = AsyncRetrying(
+            stop=_stopper(policy), wait=_waiter(policy), retry=retry_if_exception_type(_RETRYABLE), reraise=True
+        )
         async for attempt in retrying:
             with attempt:
                 if first is not None:  # the first attempt's outcome, as if tenacity had made it
                     exc_, first = first, None
                     raise exc_
                 attempts += 1
-                response = await client.request(method, url, **kwargs)
-                status = response.status_code
-                if status < 400:
-                    return response
-                if status in RETRY_STATUSES:
-                    raise _Transient(response, retry_after(response.headers))
-                raise _fatal(response, str(where), who, conn, secrets)
+                return await send()
     except _Transient as exc:
         resp = exc.response
         wait = exc.wait
