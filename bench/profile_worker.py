@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from bench._harness import PG_ADMIN, REDIS_URL, SHOP_SECRET, Layout, config_toml
 from bench._load import shopify_orders
 
 
-async def run(orders: int, db: str, profile: str | None, batch: int, stage: str = "inbox") -> dict[str, Any]:
+async def run(
+    orders: int, db: str, profile: str | None, batch: int, stage: str = "inbox", show_statements: int = 0
+) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy import event, update
 
@@ -71,9 +74,13 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
         for _m, _p, headers, body in reqs:
             await inbox.accept(hub, "shop", headers, body)
         statements = [0]
+        texts: Counter[str] = Counter()
 
-        def count(*_a: Any) -> None:
+        def count(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, executemany: bool) -> None:
             statements[0] += 1
+            if show_statements:
+                rows = f" [{len(params)} rows]" if executemany else ""
+                texts[" ".join(sql.split())[:150] + rows] += 1
 
         if stage == "jobs":
             while await inbox.process_batch(hub, batch):
@@ -123,6 +130,7 @@ async def run(orders: int, db: str, profile: str | None, batch: int, stage: str 
             "worker_cpu_ms_per_order": round(cpu * 1000 / max(orders, 1), 3),
             "statements_per_order": round(statements[0] / max(orders, 1), 2),
             "postgresql_cpu_ms_per_order": round(pg * 1000 / max(orders, 1), 3),
+            **({"statements": dict(texts.most_common(show_statements))} if show_statements else {}),
         }
     finally:
         await hub.close()
@@ -169,8 +177,11 @@ def main() -> None:
     p.add_argument(
         "--pyinstrument", metavar="FILE", help="write a pyinstrument profile of the stage (.html, else text)"
     )
+    p.add_argument(
+        "--statements", type=int, default=0, metavar="N", help="also list the N most frequent SQL statements"
+    )
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch, a.stage))))
+    print(json.dumps(asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch, a.stage, a.statements)), indent=1))
 
 
 if __name__ == "__main__":

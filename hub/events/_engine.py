@@ -31,6 +31,7 @@ from hub.logging import get_logger
 from hub.model import Event, SyncFailed
 from hub.store import outbox as outbox_store
 from hub.store import tables as t
+from hub.store._any import one_of
 from hub.store._upsert import insert_ignore
 
 log = get_logger("hub.events")
@@ -96,7 +97,7 @@ async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
         ]
         if values:
             await conn.execute(insert_ignore(conn, D, ["endpoint_id", "event_id"]), values)
-        await conn.execute(update(O).where(O.c.seq.in_([r.seq for r in rows])).values(dispatched=True))
+        await conn.execute(update(O).where(one_of(conn, O.c.seq, [r.seq for r in rows])).values(dispatched=True))
     return len(rows), len(values)
 
 
@@ -154,7 +155,7 @@ async def _claim(hub: HubLike, limit: int, lease_seconds: float) -> list[_Claim]
         candidates = (
             await conn.execute(
                 select(D.c.id, D.c.endpoint_id)
-                .where(D.c.endpoint_id.in_(open_endpoints), _due(ts), ~blocked_by_earlier)
+                .where(one_of(conn, D.c.endpoint_id, open_endpoints), _due(ts), ~blocked_by_earlier)
                 .order_by(D.c.event_seq)
                 .limit(want * 4)
             )
@@ -170,7 +171,9 @@ async def _claim(hub: HubLike, limit: int, lease_seconds: float) -> list[_Claim]
         if not picked:
             return []
         await conn.execute(
-            update(D).where(D.c.id.in_(picked)).values(status="delivering", lease_until=lease_until, updated_at=ts)
+            update(D)
+            .where(one_of(conn, D.c.id, picked))
+            .values(status="delivering", lease_until=lease_until, updated_at=ts)
         )
         rows = (
             await conn.execute(
@@ -192,7 +195,7 @@ async def _claim(hub: HubLike, limit: int, lease_seconds: float) -> list[_Claim]
                 )
                 .join(O, O.c.id == D.c.event_id)
                 .join(E, E.c.id == D.c.endpoint_id)
-                .where(D.c.id.in_(picked))
+                .where(one_of(conn, D.c.id, picked))
                 .order_by(D.c.event_seq)
             )
         ).all()

@@ -27,6 +27,8 @@ class Store:
         self.url = url
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size, application_name=application_name)
         install_autoflush(self.engine.sync_engine)
+        # the same pool, each statement its own transaction (no BEGIN/COMMIT round trips)
+        self._autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -50,6 +52,11 @@ class Store:
 
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.engine.connect()
+
+    def autocommit(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection on which every statement is its own transaction: a single statement without
+        the round trips of BEGIN and COMMIT (PostgreSQL)."""
+        return self._autocommit.connect()
 
     async def ping(self) -> bool:
         try:

@@ -17,6 +17,7 @@ from hub.clock import now
 from hub.errors import Conflict, InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
+from hub.store._any import one_of_param
 from hub.store._pending import Deferred, pending, write
 from hub.store._upsert import insert_ignore
 
@@ -170,7 +171,7 @@ async def know_levels(conn: AsyncConnection, skus: Iterable[str]) -> None:
     wanted = sorted(set(skus))
     if not wanted:
         return
-    rows = (await conn.execute(_LEVELS, {"skus": wanted})).all()
+    rows = (await conn.execute(_LEVELS[conn.dialect.name], {"skus": wanted})).all()
     buf = pending(conn)
     if buf is None:
         return
@@ -196,10 +197,13 @@ _TAKE_MANY = text(
     "WHERE l.sku = v.sku AND l.location = v.location AND l.on_hand - l.reserved - l.safety_stock >= v.q "
     "RETURNING l.sku"
 )
-_LEVELS = select(L).where(L.c.sku.in_(bindparam("skus", expanding=True))).order_by(L.c.sku, L.c.location)
+_LEVELS = {
+    d: select(L).where(one_of_param(L.c.sku, "skus", d)).order_by(L.c.sku, L.c.location)
+    for d in ("postgresql", "sqlite")
+}
 _LEVELS_LOCKED = (  # PostgreSQL; SQLite's default collation is already byte-wise and it locks the whole file
     select(L)
-    .where(L.c.sku.in_(bindparam("skus", expanding=True)))
+    .where(one_of_param(L.c.sku, "skus", "postgresql"))
     .order_by(L.c.sku.collate("C"), L.c.location.collate("C"))
     .with_for_update()
 )
@@ -357,7 +361,7 @@ async def levels(conn: AsyncConnection, skus: Iterable[str]) -> list[InventoryLe
             for s in sorted(set(skus))
             for loc, v in known.by_sku.get(s, ())
         ]
-    rows = (await conn.execute(_LEVELS, {"skus": skus})).all()
+    rows = (await conn.execute(_LEVELS[conn.dialect.name], {"skus": skus})).all()
     return [
         InventoryLevel(
             sku=r.sku, location=r.location, on_hand=r.on_hand, reserved=r.reserved, safety_stock=r.safety_stock

@@ -16,6 +16,7 @@ from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
+from hub.store._any import one_of
 from hub.store._pending import flush_pending, pending, write
 from hub.store._upsert import insert_ignore
 from hub.store.engine import document
@@ -45,8 +46,8 @@ async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:
         await conn.execute(
             select(ORDERS.c.connection, ORDERS.c.external_id).where(
                 and_(
-                    ORDERS.c.connection.in_({c for c, _ in wanted}),
-                    ORDERS.c.external_id.in_({e for _, e in wanted}),
+                    one_of(conn, ORDERS.c.connection, {c for c, _ in wanted}),
+                    one_of(conn, ORDERS.c.external_id, {e for _, e in wanted}),
                 )
             )
         )
@@ -59,7 +60,7 @@ async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:
         for h, n in (
             await conn.execute(
                 select(ORDERS.c.email_hash, func.count())
-                .where(and_(ORDERS.c.email_hash.in_(hashes), ORDERS.c.created_at >= since))
+                .where(and_(one_of(conn, ORDERS.c.email_hash, hashes), ORDERS.c.created_at >= since))
                 .group_by(ORDERS.c.email_hash)
             )
         ).all():
@@ -238,7 +239,7 @@ async def get_orders(conn: AsyncConnection, order_ids: Iterable[str]) -> dict[st
     ids = list(order_ids)
     if not ids:
         return {}
-    rows = (await conn.execute(select(ORDERS.c.data).where(ORDERS.c.id.in_(ids)))).all()
+    rows = (await conn.execute(select(ORDERS.c.data).where(one_of(conn, ORDERS.c.id, ids)))).all()
     orders = [Order.from_stored(r.data) for r in rows]
     return {o.id: o for o in orders}
 

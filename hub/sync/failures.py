@@ -24,6 +24,7 @@ from hub.logging import get_logger, redact
 from hub.model import SyncFailed, new_id
 from hub.store import outbox
 from hub.store import tables as t
+from hub.store._any import one_of
 from hub.store._upsert import dialect_insert
 from hub.store.orders import decode_cursor, encode_cursor
 
@@ -105,7 +106,7 @@ async def resolve_failures(conn: AsyncConnection, source: str, source_id: str | 
         return
     await conn.execute(
         update(F)
-        .where(and_(F.c.source == source, F.c.source_id.in_(ids), F.c.status != "resolved"))
+        .where(and_(F.c.source == source, one_of(conn, F.c.source_id, ids), F.c.status != "resolved"))
         .values(status="resolved", updated_at=now())
     )
 
@@ -280,7 +281,7 @@ async def _pages_of(hub: Hub, ids: list[str], size: int) -> AsyncIterator[list[A
     rows: list[Any] = []
     async with hub.store.connect() as conn:
         for chunk in _chunks(wanted, _IDS_PER_QUERY):
-            rows += (await conn.execute(select(*_COLS).where(F.c.id.in_(chunk)))).all()
+            rows += (await conn.execute(select(*_COLS).where(one_of(conn, F.c.id, chunk)))).all()
     missing = sorted(set(wanted) - {r.id for r in rows})
     if len(missing) == 1:
         raise NotFound(f"sync failure {missing[0]} does not exist", failure_id=missing[0])
@@ -383,7 +384,7 @@ class _Replay:
                 free = or_(J.c.status.in_(("failed", "pending")), and_(J.c.status == "running", J.c.lease_until < ts))
                 stmt = (
                     update(J)
-                    .where(J.c.id.in_(job_ids), free)
+                    .where(one_of(conn, J.c.id, job_ids), free)
                     .values(status="running", attempts=0, lease_until=lease, next_run_at=ts, updated_at=ts)
                     .returning(*J.c)
                 )
@@ -394,7 +395,7 @@ class _Replay:
                 )
                 stmt = (
                     update(IB)
-                    .where(IB.c.id.in_(item_ids), free)
+                    .where(one_of(conn, IB.c.id, item_ids), free)
                     .values(status="processing", attempts=0, lease_until=lease)
                     .returning(*IB.c)
                 )
@@ -481,7 +482,7 @@ class _Replay:
                     IB, and_(F.c.source == "inbox", IB.c.id == F.c.source_id)
                 )
             )
-            .where(F.c.id.in_([f.id for f in todo]))
+            .where(one_of(self.hub.store.dialect, F.c.id, [f.id for f in todo]))
         )
         async with self.hub.store.connect() as conn:
             after = {r.id: r for r in (await conn.execute(q)).all()}
@@ -526,7 +527,7 @@ class _Replay:
             if resolve:
                 await conn.execute(
                     update(F)
-                    .where(F.c.id.in_(resolve), F.c.status != "resolved")
+                    .where(one_of(conn, F.c.id, resolve), F.c.status != "resolved")
                     .values(status="resolved", updated_at=ts)
                 )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, text, update
+from sqlalchemy import and_, any_, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import metrics
@@ -28,6 +28,7 @@ from hub.plugins import InboundEvent
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
+from hub.store._any import constant, one_of
 from hub.sync import jobs
 from hub.sync._intake import Batcher, Delivery
 from hub.sync.stats import open_rows
@@ -135,26 +136,37 @@ async def claim(hub: Hub, limit: int = 100) -> list[Any]:
     # two index-ordered scans (partial indexes on pending items and on leased ones), not one OR:
     # a plain index scan skips the dead entries a busy queue leaves behind (and marks them so),
     # where a bitmap scan over the OR visited tens of thousands of them per claim
+    # the statuses in the SQL text (hub.store._any.constant), so that a generic plan uses those indexes
     queries = [
-        select(I.c.id).where(I.c.status == "pending").order_by(I.c.received_at),
-        select(I.c.id).where(and_(I.c.status == "processing", I.c.lease_until < ts)).order_by(I.c.lease_until),
+        select(I.c.id).where(I.c.status == constant("pending")).order_by(I.c.received_at),
+        select(I.c.id)
+        .where(and_(I.c.status == constant("processing"), I.c.lease_until < ts))
+        .order_by(I.c.lease_until),
     ]
+    take = {"status": "processing", "lease_until": lease, "attempts": I.c.attempts + 1}
+    if hub.store.dialect == "postgresql":
+        # one statement in autocommit: the scans lock what they pick (SKIP LOCKED), the UPDATE leases it
+        # and returns the rows; the second scan runs only when the first leaves the batch short
+        scans = [q.limit(limit).with_for_update(skip_locked=True).cte(f"scan{i}") for i, q in enumerate(queries)]
+        picked = union_all(*(select(c.c.id) for c in scans)).subquery()
+        # = ANY(ARRAY(...)): the picked ids looked up by primary key (an IN subquery was hashed against a
+        # scan of the whole table)
+        chosen = func.array(select(picked.c.id).limit(limit).scalar_subquery())
+        stmt = update(I).where(I.c.id == any_(chosen)).values(**take).returning(*I.c)
+        async with hub.store.autocommit() as conn:
+            rows = list((await conn.execute(stmt)).all())
+        rows.sort(key=lambda r: r.received_at)
+        return rows
     async with hub.store.begin() as conn:
         ids: list[str] = []
         for q in queries:
             if len(ids) >= limit:
                 break
-            q = q.limit(limit - len(ids))
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            ids += [r.id for r in (await conn.execute(q)).all()]
+            ids += [r.id for r in (await conn.execute(q.limit(limit - len(ids)))).all()]
         if not ids:
             return []
-        await conn.execute(
-            update(I).where(I.c.id.in_(ids)).values(status="processing", lease_until=lease, attempts=I.c.attempts + 1)
-        )
-        rows = (await conn.execute(select(I).where(I.c.id.in_(ids)).order_by(I.c.received_at))).all()
-    return list(rows)
+        await conn.execute(update(I).where(I.c.id.in_(ids)).values(**take))
+        return list((await conn.execute(select(I).where(I.c.id.in_(ids)).order_by(I.c.received_at))).all())
 
 
 async def process_batch(hub: Hub, limit: int = 100, concurrency: int = 16, chunk: int = CHUNK) -> int:
@@ -314,7 +326,7 @@ async def _apply_chunk_once(hub: Hub, parts: list[_Parsed], inline: list[jobs.In
             for lease, ids in by_lease.items():
                 res = await conn.execute(
                     update(I)
-                    .where(and_(I.c.id.in_(ids), I.c.status == "processing", I.c.lease_until == lease))
+                    .where(and_(one_of(conn, I.c.id, ids), I.c.status == "processing", I.c.lease_until == lease))
                     .values(status="done", processed_at=now(), lease_until=None, error=None)
                 )
                 if res.rowcount != len(ids):

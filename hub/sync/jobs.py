@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, exists, false, func, select, update
+from sqlalchemy import and_, any_, bindparam, case, exists, false, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -30,6 +30,7 @@ from hub.errors import ConnectorError, FatalError, OrderhubError, RetriableError
 from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
+from hub.store._any import constant, one_of
 from hub.store._pending import pending, write
 from hub.store._upsert import dialect_insert, insert_ignore
 from hub.sync.stats import open_rows
@@ -228,42 +229,50 @@ async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = N
     # inbox.claim: an OR made a bitmap scan over every dead entry of a busy table, 64 ms per claim)
     queries = [
         select(J.c.id, J.c.idempotency_key)
-        .where(and_(J.c.status == "pending", J.c.next_run_at <= ts, ~blocked))
+        .where(and_(J.c.status == constant("pending"), J.c.next_run_at <= ts, ~blocked))
         .order_by(J.c.next_run_at),
         select(J.c.id, J.c.idempotency_key)
-        .where(and_(J.c.status == "running", J.c.lease_until < ts, ~blocked))
+        .where(and_(J.c.status == constant("running"), J.c.lease_until < ts, ~blocked))
         .order_by(J.c.lease_until),
     ]
     if early is not None:
         queries = [
             select(J.c.id, J.c.idempotency_key)
-            .where(and_(J.c.status == "pending", J.c.connection == early[0], J.c.operation == early[1], ~blocked))
+            .where(
+                and_(J.c.status == constant("pending"), J.c.connection == early[0], J.c.operation == early[1], ~blocked)
+            )
             .order_by(J.c.next_run_at)
         ]
+    lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
+    # a running coalesced job frees its key, so a change during the run queues a fresh push
+    new_key = case(
+        (J.c.idempotency_key.like("coalesce:%"), J.c.idempotency_key + ":" + J.c.id), else_=J.c.idempotency_key
+    )
+    take = {"status": "running", "lease_until": lease, "idempotency_key": new_key, "updated_at": ts}
+    if hub.store.dialect == "postgresql":
+        # one statement in autocommit (see inbox.claim): the scans lock what they pick, the UPDATE
+        # leases it and returns the rows; a later scan runs only when the earlier ones leave it short
+        scans = [q.limit(limit).with_for_update(skip_locked=True, of=J).cte(f"scan{i}") for i, q in enumerate(queries)]
+        picked = union_all(*(select(c.c.id) for c in scans)).subquery()
+        # = ANY(ARRAY(...)): the picked ids looked up by primary key (an IN subquery was hashed against a
+        # scan of the whole table)
+        chosen = func.array(select(picked.c.id).limit(limit).scalar_subquery())
+        stmt = update(J).where(J.c.id == any_(chosen)).values(**take).returning(*J.c)
+        async with hub.store.autocommit() as conn:
+            claimed = list((await conn.execute(stmt)).all())
+        claimed.sort(key=lambda r: r.created_at)
+        return claimed
     async with hub.store.begin() as conn:
         rows: list[Any] = []
         for q in queries:
             if len(rows) >= limit:
                 break
-            q = q.limit(limit - len(rows))
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=J)
-            rows += (await conn.execute(q)).all()
+            rows += (await conn.execute(q.limit(limit - len(rows)))).all()
         if not rows:
             return []
-        lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
-        # a running coalesced job frees its key, so a change during the run queues a fresh push
-        new_key = case(
-            (J.c.idempotency_key.like("coalesce:%"), J.c.idempotency_key + ":" + J.c.id), else_=J.c.idempotency_key
-        )
-        await conn.execute(
-            update(J)
-            .where(J.c.id.in_([r.id for r in rows]))
-            .values(status="running", lease_until=lease, idempotency_key=new_key, updated_at=ts)
-        )
-        return list(
-            (await conn.execute(select(J).where(J.c.id.in_([r.id for r in rows])).order_by(J.c.created_at))).all()
-        )
+        ids = [r.id for r in rows]
+        await conn.execute(update(J).where(J.c.id.in_(ids)).values(**take))
+        return list((await conn.execute(select(J).where(J.c.id.in_(ids)).order_by(J.c.created_at))).all())
 
 
 class _Limits:
@@ -389,7 +398,7 @@ async def _take_many(hub: Hub, jobs: list[Any]) -> list[Any]:
             ids = [j.id for j in group]
             res = await conn.execute(
                 update(J)
-                .where(and_(J.c.id.in_(ids), J.c.status == "running", J.c.lease_until == lease))
+                .where(and_(one_of(conn, J.c.id, ids), J.c.status == "running", J.c.lease_until == lease))
                 .values(lease_until=renewed)
                 .returning(J.c.id)
             )

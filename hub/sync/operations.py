@@ -25,6 +25,7 @@ from hub.plugins import ChannelConnector, ErpConnector, RemoteResult, WmsConnect
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
+from hub.store._any import one_of
 from hub.store._pending import pending
 from hub.sync.jobs import Inline
 
@@ -167,7 +168,7 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
     wanted = {j.object_id for j in jobs} - rows.keys()
     if wanted:
         async with hub.store.connect() as conn:
-            rows.update({r.id: r for r in (await conn.execute(select(_F).where(_F.c.id.in_(wanted)))).all()})
+            rows.update({r.id: r for r in (await conn.execute(select(_F).where(one_of(conn, _F.c.id, wanted)))).all()})
             orders.update(await repo.get_orders(conn, {r.order_id for r in rows.values()} - orders.keys()))
     out: dict[str, dict[str, Any] | Exception] = {}
     sent: dict[str, RemoteResult] = {}
