@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
-from hub.store._any import one_of
+from hub.store._any import one_of, one_of_param
 from hub.store._pending import flush_pending, pending, write
 from hub.store._upsert import insert_ignore
 from hub.store.engine import document
@@ -32,6 +32,26 @@ class Prefetched:
     email_counts: dict[str, int]  # orders per email hash created in the last day, kept up to date
 
 
+def _prefetch_statements(dialect: str) -> dict[str, Any]:
+    return {
+        "known": select(ORDERS.c.connection, ORDERS.c.external_id).where(
+            and_(
+                one_of_param(ORDERS.c.connection, "b_connections", dialect),
+                one_of_param(ORDERS.c.external_id, "b_ids", dialect),
+            )
+        ),
+        "emails": select(ORDERS.c.email_hash, func.count())
+        .where(
+            and_(one_of_param(ORDERS.c.email_hash, "b_hashes", dialect), ORDERS.c.created_at >= bindparam("b_since"))
+        )
+        .group_by(ORDERS.c.email_hash),
+    }
+
+
+# built once per dialect: a chunk of orders runs them both
+_PREFETCH = {d: _prefetch_statements(d) for d in ("postgresql", "sqlite")}
+
+
 async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:
     """Before applying ``incoming`` in this transaction (inside ``Store.begin``, with their entity
     locks held): which are new, and the velocity counts of their emails. New orders are then
@@ -42,28 +62,18 @@ async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:
     if buf is None or not incoming:
         return
     wanted = {(o.connection, o.external_id) for o in incoming}
+    stmts = _PREFETCH[conn.dialect.name]
     rows = (
         await conn.execute(
-            select(ORDERS.c.connection, ORDERS.c.external_id).where(
-                and_(
-                    one_of(conn, ORDERS.c.connection, {c for c, _ in wanted}),
-                    one_of(conn, ORDERS.c.external_id, {e for _, e in wanted}),
-                )
-            )
+            stmts["known"], {"b_connections": list({c for c, _ in wanted}), "b_ids": list({e for _, e in wanted})}
         )
     ).all()
     absent = wanted - {(r.connection, r.external_id) for r in rows}
     hashes = {h for h in (email_hash(o) for o in incoming) if h}
     counts: dict[str, int] = dict.fromkeys(hashes, 0)
     if hashes:
-        since = now() - timedelta(days=1)
-        for h, n in (
-            await conn.execute(
-                select(ORDERS.c.email_hash, func.count())
-                .where(and_(one_of(conn, ORDERS.c.email_hash, hashes), ORDERS.c.created_at >= since))
-                .group_by(ORDERS.c.email_hash)
-            )
-        ).all():
+        params = {"b_hashes": list(hashes), "b_since": now() - timedelta(days=1)}
+        for h, n in (await conn.execute(stmts["emails"], params)).all():
             counts[h] = int(n)
     buf.facts["orders"] = Prefetched(absent, counts)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, any_, func, select, text, union_all, update
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import metrics
@@ -28,7 +28,8 @@ from hub.plugins import InboundEvent
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
-from hub.store._any import constant, one_of
+from hub.store._any import constant, one_of_param
+from hub.store._claim import LIMIT, claim_statement
 from hub.sync import jobs
 from hub.sync._intake import Batcher, Delivery
 from hub.sync.stats import open_rows
@@ -129,43 +130,45 @@ async def _enqueue_drain(queue: Any, job_id: str) -> None:
         )
 
 
+# two index-ordered scans (partial indexes on pending items and on leased ones), not one OR: a plain
+# index scan skips the dead entries a busy queue leaves behind (and marks them so), where a bitmap scan
+# over the OR visited tens of thousands of them per claim; the statuses in the SQL text
+# (hub.store._any.constant), so that a generic plan uses those indexes
+_SCANS = [
+    select(I.c.id).where(I.c.status == constant("pending")).order_by(I.c.received_at),
+    select(I.c.id)
+    .where(and_(I.c.status == constant("processing"), I.c.lease_until < bindparam("b_now")))
+    .order_by(I.c.lease_until),
+]
+_TAKE = {"status": "processing", "lease_until": bindparam("b_lease"), "attempts": I.c.attempts + 1}
+_CLAIM = claim_statement(I, _SCANS, _TAKE)
+# the items of a chunk applied, if this worker still holds their lease (built once per dialect)
+_DONE = {
+    d: update(I)
+    .where(and_(one_of_param(I.c.id, "b_ids", d), I.c.status == "processing", I.c.lease_until == bindparam("b_lease")))
+    .values(status="done", processed_at=bindparam("b_at"), lease_until=None, error=None)
+    for d in ("postgresql", "sqlite")
+}
+
+
 async def claim(hub: Hub, limit: int = 100) -> list[Any]:
     """Take up to ``limit`` pending items (or items whose lease expired) for this worker."""
     ts = now()
-    lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
-    # two index-ordered scans (partial indexes on pending items and on leased ones), not one OR:
-    # a plain index scan skips the dead entries a busy queue leaves behind (and marks them so),
-    # where a bitmap scan over the OR visited tens of thousands of them per claim
-    # the statuses in the SQL text (hub.store._any.constant), so that a generic plan uses those indexes
-    queries = [
-        select(I.c.id).where(I.c.status == constant("pending")).order_by(I.c.received_at),
-        select(I.c.id)
-        .where(and_(I.c.status == constant("processing"), I.c.lease_until < ts))
-        .order_by(I.c.lease_until),
-    ]
-    take = {"status": "processing", "lease_until": lease, "attempts": I.c.attempts + 1}
+    params = {"b_now": ts, "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds), LIMIT: limit}
     if hub.store.dialect == "postgresql":
-        # one statement in autocommit: the scans lock what they pick (SKIP LOCKED), the UPDATE leases it
-        # and returns the rows; the second scan runs only when the first leaves the batch short
-        scans = [q.limit(limit).with_for_update(skip_locked=True).cte(f"scan{i}") for i, q in enumerate(queries)]
-        picked = union_all(*(select(c.c.id) for c in scans)).subquery()
-        # = ANY(ARRAY(...)): the picked ids looked up by primary key (an IN subquery was hashed against a
-        # scan of the whole table)
-        chosen = func.array(select(picked.c.id).limit(limit).scalar_subquery())
-        stmt = update(I).where(I.c.id == any_(chosen)).values(**take).returning(*I.c)
         async with hub.store.autocommit() as conn:
-            rows = list((await conn.execute(stmt)).all())
+            rows = list((await conn.execute(_CLAIM, params)).all())
         rows.sort(key=lambda r: r.received_at)
         return rows
     async with hub.store.begin() as conn:
         ids: list[str] = []
-        for q in queries:
+        for q in _SCANS:
             if len(ids) >= limit:
                 break
-            ids += [r.id for r in (await conn.execute(q.limit(limit - len(ids)))).all()]
+            ids += [r.id for r in (await conn.execute(q.limit(limit - len(ids)), params)).all()]
         if not ids:
             return []
-        await conn.execute(update(I).where(I.c.id.in_(ids)).values(**take))
+        await conn.execute(update(I).where(I.c.id.in_(ids)).values(**_TAKE), params)
         return list((await conn.execute(select(I).where(I.c.id.in_(ids)).order_by(I.c.received_at))).all())
 
 
@@ -324,11 +327,7 @@ async def _apply_chunk_once(hub: Hub, parts: list[_Parsed], inline: list[jobs.In
             for p in parts:
                 by_lease[p.item.lease_until].append(p.item.id)
             for lease, ids in by_lease.items():
-                res = await conn.execute(
-                    update(I)
-                    .where(and_(one_of(conn, I.c.id, ids), I.c.status == "processing", I.c.lease_until == lease))
-                    .values(status="done", processed_at=now(), lease_until=None, error=None)
-                )
+                res = await conn.execute(_DONE[conn.dialect.name], {"b_ids": ids, "b_lease": lease, "b_at": now()})
                 if res.rowcount != len(ids):
                     raise _LeaseLost
             if collected is not None:

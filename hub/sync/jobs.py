@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, any_, bindparam, case, exists, false, func, select, union_all, update
+from sqlalchemy import BindParameter, Select, and_, bindparam, case, exists, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -31,6 +31,7 @@ from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
 from hub.store._any import constant, one_of
+from hub.store._claim import LIMIT, claim_statement
 from hub.store._pending import pending, write
 from hub.store._upsert import dialect_insert, insert_ignore
 from hub.sync.stats import open_rows
@@ -209,12 +210,7 @@ EARLY = frozenset({"push_inventory"})
 EARLY_LIMIT = 250  # Shopify's inventorySetQuantities takes 250 quantities
 
 
-async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = None) -> list[Any]:
-    """Due jobs whose object has no older unfinished job, leased to this worker.
-
-    ``early=(connection, operation)`` takes that connection's pending jobs of that operation whether
-    due or not (see :data:`EARLY`)."""
-    ts = now()
+def _claim_scans() -> dict[str, list[Select[Any]]]:
     older = aliased(J)
     blocked = exists().where(
         and_(
@@ -225,53 +221,71 @@ async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = N
             older.c.id != J.c.id,
         )
     )
+    now_: BindParameter[Any] = bindparam("b_now")
+    pick = select(J.c.id, J.c.idempotency_key)
     # due jobs, then jobs whose lease expired: two index-ordered scans of partial indexes (see
     # inbox.claim: an OR made a bitmap scan over every dead entry of a busy table, 64 ms per claim)
-    queries = [
-        select(J.c.id, J.c.idempotency_key)
-        .where(and_(J.c.status == constant("pending"), J.c.next_run_at <= ts, ~blocked))
-        .order_by(J.c.next_run_at),
-        select(J.c.id, J.c.idempotency_key)
-        .where(and_(J.c.status == constant("running"), J.c.lease_until < ts, ~blocked))
-        .order_by(J.c.lease_until),
+    due = [
+        pick.where(and_(J.c.status == constant("pending"), J.c.next_run_at <= now_, ~blocked)).order_by(
+            J.c.next_run_at
+        ),
+        pick.where(and_(J.c.status == constant("running"), J.c.lease_until < now_, ~blocked)).order_by(J.c.lease_until),
     ]
-    if early is not None:
-        queries = [
-            select(J.c.id, J.c.idempotency_key)
-            .where(
-                and_(J.c.status == constant("pending"), J.c.connection == early[0], J.c.operation == early[1], ~blocked)
+    early = [
+        pick.where(
+            and_(
+                J.c.status == constant("pending"),
+                J.c.connection == bindparam("b_connection"),
+                J.c.operation == bindparam("b_operation"),
+                ~blocked,
             )
-            .order_by(J.c.next_run_at)
-        ]
-    lease = ts + timedelta(seconds=hub.config.queue.lease_seconds)
-    # a running coalesced job frees its key, so a change during the run queues a fresh push
-    new_key = case(
+        ).order_by(J.c.next_run_at)
+    ]
+    return {"due": due, "early": early}
+
+
+_SCANS = _claim_scans()
+# a running coalesced job frees its key, so a change during the run queues a fresh push
+_TAKE = {
+    "status": "running",
+    "lease_until": bindparam("b_lease"),
+    "idempotency_key": case(
         (J.c.idempotency_key.like("coalesce:%"), J.c.idempotency_key + ":" + J.c.id), else_=J.c.idempotency_key
-    )
-    take = {"status": "running", "lease_until": lease, "idempotency_key": new_key, "updated_at": ts}
+    ),
+    "updated_at": bindparam("b_now"),
+}
+_CLAIMS = {kind: claim_statement(J, scans, _TAKE) for kind, scans in _SCANS.items()}
+
+
+async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = None) -> list[Any]:
+    """Due jobs whose object has no older unfinished job, leased to this worker.
+
+    ``early=(connection, operation)`` takes that connection's pending jobs of that operation whether
+    due or not (see :data:`EARLY`)."""
+    ts = now()
+    kind = "due" if early is None else "early"
+    params: dict[str, Any] = {
+        "b_now": ts,
+        "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds),
+        LIMIT: limit,
+    }
+    if early is not None:
+        params.update(b_connection=early[0], b_operation=early[1])
     if hub.store.dialect == "postgresql":
-        # one statement in autocommit (see inbox.claim): the scans lock what they pick, the UPDATE
-        # leases it and returns the rows; a later scan runs only when the earlier ones leave it short
-        scans = [q.limit(limit).with_for_update(skip_locked=True, of=J).cte(f"scan{i}") for i, q in enumerate(queries)]
-        picked = union_all(*(select(c.c.id) for c in scans)).subquery()
-        # = ANY(ARRAY(...)): the picked ids looked up by primary key (an IN subquery was hashed against a
-        # scan of the whole table)
-        chosen = func.array(select(picked.c.id).limit(limit).scalar_subquery())
-        stmt = update(J).where(J.c.id == any_(chosen)).values(**take).returning(*J.c)
         async with hub.store.autocommit() as conn:
-            claimed = list((await conn.execute(stmt)).all())
+            claimed = list((await conn.execute(_CLAIMS[kind], params)).all())
         claimed.sort(key=lambda r: r.created_at)
         return claimed
     async with hub.store.begin() as conn:
         rows: list[Any] = []
-        for q in queries:
+        for q in _SCANS[kind]:
             if len(rows) >= limit:
                 break
-            rows += (await conn.execute(q.limit(limit - len(rows)))).all()
+            rows += (await conn.execute(q.limit(limit - len(rows)), params)).all()
         if not rows:
             return []
         ids = [r.id for r in rows]
-        await conn.execute(update(J).where(J.c.id.in_(ids)).values(**take))
+        await conn.execute(update(J).where(J.c.id.in_(ids)).values(**_TAKE), params)
         return list((await conn.execute(select(J).where(J.c.id.in_(ids)).order_by(J.c.created_at))).all())
 
 
