@@ -487,7 +487,9 @@ async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) ->
             _DONE,
             [{"b_id": j.id, "b_attempts": j.attempts + 1, "b_result": r or {}, "b_ts": ts} for j, r in done],
         )
-        await resolve_failures(conn, "job", [j.id for j, _ in done])
+        # a dead-lettered job always has errors (written with its failure): one that never failed has
+        # no failure to close, and the batches of fresh jobs skip the statement
+        await resolve_failures(conn, "job", [j.id for j, _ in done if j.errors])
     for j, _ in done:
         metrics.jobs_total.labels(j.operation, "done").inc()
 
@@ -514,7 +516,8 @@ async def _record_done(hub: Hub, job: Any, result: dict[str, Any]) -> None:
             .where(J.c.id == job.id)
             .values(status="done", attempts=job.attempts + 1, result=result or {}, lease_until=None, updated_at=now())
         )
-        await resolve_failures(conn, "job", job.id)
+        if job.errors:  # see _record_done_many
+            await resolve_failures(conn, "job", job.id)
     metrics.jobs_total.labels(job.operation, "done").inc()
 
 
