@@ -18,6 +18,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+#: The dialects the store runs on: statements built once are built for each.
+DIALECTS = ("postgresql", "sqlite")
+
 
 def one_of(
     conn: AsyncConnection | Connection | str, col: ColumnElement[Any], values: Iterable[Any]

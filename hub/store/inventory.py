@@ -17,7 +17,7 @@ from hub.clock import now
 from hub.errors import Conflict, InputError, InsufficientStock
 from hub.model import InventoryLevel, LedgerEntry
 from hub.store import tables as t
-from hub.store._any import one_of_param
+from hub.store._any import DIALECTS, one_of_param
 from hub.store._pending import Deferred, pending, write
 from hub.store._upsert import insert_ignore
 
@@ -197,10 +197,7 @@ _TAKE_MANY = text(
     "WHERE l.sku = v.sku AND l.location = v.location AND l.on_hand - l.reserved - l.safety_stock >= v.q "
     "RETURNING l.sku"
 )
-_LEVELS = {
-    d: select(L).where(one_of_param(L.c.sku, "skus", d)).order_by(L.c.sku, L.c.location)
-    for d in ("postgresql", "sqlite")
-}
+_LEVELS = {d: select(L).where(one_of_param(L.c.sku, "skus", d)).order_by(L.c.sku, L.c.location) for d in DIALECTS}
 _LEVELS_LOCKED = (  # PostgreSQL; SQLite's default collation is already byte-wise and it locks the whole file
     select(L)
     .where(one_of_param(L.c.sku, "skus", "postgresql"))

@@ -16,7 +16,7 @@ from hub.clock import now
 from hub.errors import Conflict, NotFound
 from hub.model import Order
 from hub.store import tables as t
-from hub.store._any import one_of, one_of_param
+from hub.store._any import DIALECTS, one_of, one_of_param
 from hub.store._pending import flush_pending, pending, write
 from hub.store._upsert import insert_ignore
 from hub.store.engine import document
@@ -49,7 +49,7 @@ def _prefetch_statements(dialect: str) -> dict[str, Any]:
 
 
 # built once per dialect: a chunk of orders runs them both
-_PREFETCH = {d: _prefetch_statements(d) for d in ("postgresql", "sqlite")}
+_PREFETCH = {d: _prefetch_statements(d) for d in DIALECTS}
 
 
 async def prefetch(conn: AsyncConnection, incoming: list[Order]) -> None:

@@ -28,7 +28,7 @@ from hub.plugins import InboundEvent
 from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
-from hub.store._any import constant, one_of_param
+from hub.store._any import DIALECTS, constant, one_of_param
 from hub.store._claim import LIMIT, claim_statement
 from hub.sync import jobs
 from hub.sync._intake import Batcher, Delivery
@@ -147,7 +147,7 @@ _DONE = {
     d: update(I)
     .where(and_(one_of_param(I.c.id, "b_ids", d), I.c.status == "processing", I.c.lease_until == bindparam("b_lease")))
     .values(status="done", processed_at=bindparam("b_at"), lease_until=None, error=None)
-    for d in ("postgresql", "sqlite")
+    for d in DIALECTS
 }
 
 
