@@ -109,7 +109,8 @@ async def redis_prefix() -> AsyncIterator[str]:
     except Exception as exc:
         pytest.fail(f"Redis is required for the tests and is not reachable at {REDIS}: {exc}", pytrace=False)
     yield prefix
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+    # arq names its cron runs "arq:job:cron:<queue>:..." (a day's TTL): the queue carries the prefix
+    keys = [k for m in (f"{prefix}*", f"arq:*{prefix}*") async for k in client.scan_iter(match=m, count=1000)]
     if keys:
         await client.delete(*keys)
     await client.aclose()
