@@ -711,7 +711,7 @@ class Run:
             idle = await self.systems.settle(max_wait=0.05)
             d = await self.depth()
             waiting = await self._store_waiting()
-            undispatched = await self.scalar("SELECT count(*) FROM outbox WHERE dispatched = :f", f=False)
+            undispatched = await self.scalar("SELECT count(*) FROM outbox_pending")
             amazon_new = await self._amazon_unseen()
             busy = {
                 **{k: v for k, v in d.items() if v},

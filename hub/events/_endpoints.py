@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -297,7 +297,8 @@ async def replay_endpoint(hub: HubLike, endpoint_id: str, since: datetime, *, ac
         replayed = res.rowcount or 0
         start = max(since, ep.created_at)
         q = select(o.c.seq, o.c.id, o.c.type, o.c.object_id, o.c.connection).where(
-            and_(o.c.created_at >= start, o.c.dispatched.is_(True))
+            # fanned out already (an event still listed to fan out reaches the endpoint that way)
+            and_(o.c.created_at >= start, ~exists().where(t.outbox_pending.c.seq == o.c.seq))
         )
         if ALL_EVENTS not in ep.events:
             q = q.where(o.c.type.in_(list(ep.events)))

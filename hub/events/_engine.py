@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp.resolver import ThreadedResolver
-from sqlalchemy import and_, exists, false, func, or_, select, text, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import clock, metrics, signing
@@ -56,14 +56,15 @@ CONNECTION_LIMIT = 100
 E = t.webhook_endpoints
 D = t.webhook_deliveries
 O = t.outbox  # noqa: E741
+P = t.outbox_pending
 
 
 # --------------------------------------------------------------------------- fan-out
 
 
 async def fan_out(hub: HubLike, *, batch: int = 500, max_batches: int = 20) -> int:
-    """Turn undispatched outbox events (in ``seq`` order) into deliveries for every active endpoint
-    that subscribes to them, and mark them dispatched; one transaction per batch, idempotent.
+    """Turn the events listed in ``outbox_pending`` (in ``seq`` order) into deliveries for every active
+    endpoint that subscribes to them, and take them off the list; one transaction per batch, idempotent.
     Returns the number of deliveries scheduled."""
     total = 0
     for _ in range(max_batches):
@@ -77,17 +78,20 @@ async def fan_out(hub: HubLike, *, batch: int = 500, max_batches: int = 20) -> i
 async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
     ts = clock.now()
     async with hub.store.begin() as conn:
+        picked = list(
+            (
+                await conn.execute(select(P.c.seq).order_by(P.c.seq).limit(batch).with_for_update(skip_locked=True))
+            ).scalars()
+        )
+        if not picked:
+            return 0, 0
         rows = (
             await conn.execute(
                 select(O.c.seq, O.c.id, O.c.type, O.c.object_id, O.c.connection)
-                .where(O.c.dispatched == false())  # the partial index's predicate (ix_outbox_undispatched)
+                .where(one_of(conn, O.c.seq, picked))
                 .order_by(O.c.seq)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
             )
         ).all()
-        if not rows:
-            return 0, 0
         endpoints = (await conn.execute(select(E.c.id, E.c.events, E.c.connection).where(E.c.status == "active"))).all()
         values = [
             _new_delivery(ep.id, ev, ts)
@@ -97,8 +101,8 @@ async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
         ]
         if values:
             await conn.execute(insert_ignore(conn, D, ["endpoint_id", "event_id"]), values)
-        await conn.execute(update(O).where(one_of(conn, O.c.seq, [r.seq for r in rows])).values(dispatched=True))
-    return len(rows), len(values)
+        await conn.execute(delete(P).where(one_of(conn, P.c.seq, picked)))
+    return len(picked), len(values)
 
 
 # --------------------------------------------------------------------------- claim

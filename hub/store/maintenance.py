@@ -1,6 +1,6 @@
 """Store upkeep where the database does none: VACUUM and ANALYZE of the hub's tables.
 
-The hub's queue tables (inbox, sync jobs, outbox, partner deliveries) turn over all day: every
+The hub's queue tables (inbox, sync jobs, the outbox's pending list, partner deliveries) turn over all day: every
 row is written pending and updated when done, leaving a dead row version and dead index entries
 behind. PostgreSQL's autovacuum normally removes them and keeps the planner's statistics current.
 A server running with ``autovacuum = off`` (seen on managed test servers and on this project's
@@ -38,7 +38,7 @@ log = get_logger("hub.store.maintenance")
 
 # tables whose rows are updated seconds after they are written (queues) or all day (stock levels):
 # vacuumed after 1 % of dead rows
-HOT_TABLES = frozenset({"inbox", "sync_jobs", "outbox", "webhook_deliveries", "inventory_levels"})
+HOT_TABLES = frozenset({"inbox", "sync_jobs", "outbox_pending", "webhook_deliveries", "inventory_levels"})
 _LOCK_KEY = 0x0F_0B_5A_C0  # pg_try_advisory_lock key: one worker maintains at a time
 
 Action = Literal["vacuum", "analyze", "vacuum analyze"]

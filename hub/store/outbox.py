@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import now
 from hub.model import EVENT_TYPES, Event, new_id
 from hub.store import tables as t
-from hub.store._pending import flush_pending, write
+from hub.store._any import DIALECTS, one_of_param
+from hub.store._pending import Deferred, flush_pending, pending, write
 from hub.store.engine import RawJson, document
 
 _INSERT = insert(t.outbox)  # built once: emit is on every order's path
@@ -40,10 +41,39 @@ async def emit(
         # a model is written as JSON text at once (pydantic's serialiser, no intermediate dict)
         "data": document(data) if isinstance(data, BaseModel) else data,
         "created_at": now(),
-        "dispatched": False,
     }
     await write(conn, _INSERT, row)  # inserted with the others just before the commit
+    buf = pending(conn)
+    if buf is not None and not buf.flushing:  # listed to fan out by one statement after the inserts
+        waiting = buf.deferred("outbox_pending", _ToFanOut)
+        assert isinstance(waiting, _ToFanOut)
+        waiting.ids.append(event_id)
+    else:
+        await conn.execute(_PENDING[conn.dialect.name], {"b_ids": [event_id]})
     return event_id
+
+
+# the events just written, listed to fan out (their seq is the database's: read back by id)
+_PENDING = {
+    d: insert(t.outbox_pending).from_select(
+        ["seq"], select(t.outbox.c.seq).where(one_of_param(t.outbox.c.id, "b_ids", d))
+    )
+    for d in DIALECTS
+}
+
+
+class _ToFanOut(Deferred):
+    """The events a transaction wrote, listed in ``outbox_pending`` by one statement at its flush,
+    after the inserts of the events themselves."""
+
+    table = "outbox_pending"
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def run(self, conn: Connection) -> None:
+        if self.ids:
+            conn.execute(_PENDING[conn.dialect.name], {"b_ids": self.ids})
 
 
 async def events_for(conn: AsyncConnection, object_id: str) -> list[Event]:

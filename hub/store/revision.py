@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.store import Store
 
 #: The newest migration's revision (``hub/store/migrations/versions``); a test checks it is alembic's head.
-HEAD = "0009"
+HEAD = "0010"
 
 
 async def current(store: Store) -> list[str]:

@@ -305,15 +305,15 @@ outbox = Table(
     Column("connection", String(64), nullable=True),
     Column("data", Json, nullable=False),
     Column("created_at", TS, nullable=False),
-    Column("dispatched", Boolean, nullable=False, server_default="0"),
 )
-# the events still to fan out, in order: a few rows at any time, where an index of every event by
-# (dispatched, seq) grew with the history and took an entry again when each event was marked dispatched
-Index(
-    "ix_outbox_undispatched",
-    outbox.c.seq,
-    postgresql_where=text("NOT dispatched"),
-    sqlite_where=text("dispatched = 0"),
+# The events still to fan out, by seq: written with each event (hub.store.outbox.emit), deleted by the
+# fan-out that schedules its deliveries. The outbox itself is only ever appended to: marking each
+# event dispatched rewrote its row (never a HOT update: every index took an entry again) and left a
+# dead row for VACUUM, 0.58 s of PostgreSQL's statement time per 5 s at 500 orders/s.
+outbox_pending = Table(
+    "outbox_pending",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
 )
 Index("ix_outbox_object", outbox.c.object_id, outbox.c.seq)
 

@@ -192,31 +192,48 @@ def test_queue_depth_counts_read_the_partial_indexes_on_sqlite(tmp_path: Path) -
         con.close()
 
 
-def test_fan_out_reads_the_undispatched_index(tmp_path: Path) -> None:
-    """Migration 0009: the fan-out query reads the partial index of undispatched events, on SQLite
-    here and on PostgreSQL (the test database), and the index of every event is gone."""
+def test_outbox_pending_lists_the_events_not_fanned_out(tmp_path: Path) -> None:
+    """Migration 0010: the outbox is append-only; the events not fanned out yet when it runs are
+    listed in ``outbox_pending`` (the others not), ``dispatched`` and its index are gone; the fan-out's
+    scan reads the new table's primary key in order, on SQLite here and on PostgreSQL."""
     import asyncio
     import sqlite3
 
-    from sqlalchemy import false, select
+    from sqlalchemy import select
     from sqlalchemy.dialects import postgresql, sqlite
 
     from hub.store import tables as t
     from hub.store.migrate import upgrade
     from tests.conftest import PG_ADMIN
 
-    o = t.outbox
-    query = select(o.c.seq, o.c.id).where(o.c.dispatched == false()).order_by(o.c.seq).limit(500)  # as fan_out
+    query = select(t.outbox_pending.c.seq).order_by(t.outbox_pending.c.seq).limit(500)  # as fan_out
+    events = (
+        "INSERT INTO outbox (id, type, data, created_at, dispatched) VALUES "
+        "('evt_01JAAAAAAAAAAAAAAAAAAAAAA1', 'order.created', '[]', '2026-01-01 00:00:00', {f}), "
+        "('evt_01JAAAAAAAAAAAAAAAAAAAAAA2', 'order.created', '[]', '2026-01-01 00:00:00', {t})"
+    )
     db = tmp_path / "o.db"
-    upgrade(f"sqlite+aiosqlite:///{db}")
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url, "0009")
     con = sqlite3.connect(db)
     try:
+        con.execute(events.format(f=0, t=1))
+        con.commit()
+    finally:
+        con.close()
+    upgrade(url)
+    con = sqlite3.connect(db)
+    try:
+        assert [r[0] for r in con.execute("SELECT o.id FROM outbox_pending p JOIN outbox o ON o.seq = p.seq")] == [
+            "evt_01JAAAAAAAAAAAAAAAAAAAAAA1"
+        ]
+        assert "dispatched" not in {r[1] for r in con.execute("PRAGMA table_info(outbox)")}
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "ix_outbox_dispatched_seq" not in names
+        assert "ix_outbox_undispatched" not in names
         compiled = query.compile(dialect=sqlite.dialect())
         params = [compiled.params[k] for k in compiled.positiontup or []]
         plan = " ".join(str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN " + str(compiled), params))
-        assert "ix_outbox_undispatched" in plan, plan
+        assert "USE TEMP B-TREE" not in plan, plan  # read in key order, not sorted
     finally:
         con.close()
 
@@ -228,18 +245,24 @@ def test_fan_out_reads_the_undispatched_index(tmp_path: Path) -> None:
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         base = PG_ADMIN.rsplit("/", 1)[0]
-        upgrade(base.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}")
+        pg_url = base.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        upgrade(pg_url, "0009")
         sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
-        async def plan_pg() -> str:
+        async def run(statement: str) -> list[Any]:
             c = await asyncpg.connect(f"{base}/{name}")
             try:
                 await c.execute("SET enable_seqscan = off")  # an empty table: ask which index serves it
-                return " ".join(r[0] for r in await c.fetch("EXPLAIN " + sql))
+                return list(await c.fetch(statement))
             finally:
                 await c.close()
 
-        assert "ix_outbox_undispatched" in asyncio.run(plan_pg())
+        asyncio.run(run(events.format(f="false", t="true")))
+        upgrade(pg_url)
+        listed = asyncio.run(run("SELECT o.id FROM outbox_pending p JOIN outbox o ON o.seq = p.seq"))
+        assert [r[0] for r in listed] == ["evt_01JAAAAAAAAAAAAAAAAAAAAAA1"]
+        plan = " ".join(r[0] for r in asyncio.run(run("EXPLAIN " + sql)))
+        assert "pk_outbox_pending" in plan and "Sort" not in plan, plan
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
