@@ -15,8 +15,9 @@ Two more things live here for the same transactions:
 
 - facts learnt up front (``Pending.remember``: the stock levels a chunk read, the orders it
   knows to be new), dropped as soon as another statement writes the table they describe;
-- deferred updates (``Deferred``: a chunk's stock reservations), written by one statement
-  at the flush. The flush writes new rows first, then the deferred updates, then the
+- deferred writes (``Deferred``: a chunk's stock reservations, the list of its events to fan
+  out), each written by one statement at the flush. The flush writes new rows first, then the
+  deferred writes, then the
   upserts that lock shared rows (``late``), so shared rows are locked only at its end and
   always in the same order.
 """
