@@ -17,9 +17,8 @@ Two more things live here for the same transactions:
   knows to be new), dropped as soon as another statement writes the table they describe;
 - deferred writes (``Deferred``: a chunk's stock reservations, the list of its events to fan
   out), each written by one statement at the flush. The flush writes new rows first, then the
-  deferred writes, then the
-  upserts that lock shared rows (``late``), so shared rows are locked only at its end and
-  always in the same order.
+  deferred writes, then the upserts that lock shared rows (``late``), so shared rows are locked
+  only at its end and always in the same order.
 """
 
 from __future__ import annotations
