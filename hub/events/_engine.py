@@ -78,20 +78,18 @@ async def fan_out(hub: HubLike, *, batch: int = 500, max_batches: int = 20) -> i
 async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
     ts = clock.now()
     async with hub.store.begin() as conn:
-        picked = list(
-            (
-                await conn.execute(select(P.c.seq).order_by(P.c.seq).limit(batch).with_for_update(skip_locked=True))
-            ).scalars()
-        )
-        if not picked:
-            return 0, 0
+        # the listed events in seq order, their rows in the same read (only the list is locked)
         rows = (
             await conn.execute(
                 select(O.c.seq, O.c.id, O.c.type, O.c.object_id, O.c.connection)
-                .where(one_of(conn, O.c.seq, picked))
-                .order_by(O.c.seq)
+                .join(P, P.c.seq == O.c.seq)
+                .order_by(P.c.seq)
+                .limit(batch)
+                .with_for_update(skip_locked=True, of=P)
             )
         ).all()
+        if not rows:
+            return 0, 0
         endpoints = (await conn.execute(select(E.c.id, E.c.events, E.c.connection).where(E.c.status == "active"))).all()
         values = [
             _new_delivery(ep.id, ev, ts)
@@ -101,8 +99,8 @@ async def _fan_out_batch(hub: HubLike, batch: int) -> tuple[int, int]:
         ]
         if values:
             await conn.execute(insert_ignore(conn, D, ["endpoint_id", "event_id"]), values)
-        await conn.execute(delete(P).where(one_of(conn, P.c.seq, picked)))
-    return len(picked), len(values)
+        await conn.execute(delete(P).where(one_of(conn, P.c.seq, [r.seq for r in rows])))
+    return len(rows), len(values)
 
 
 # --------------------------------------------------------------------------- claim

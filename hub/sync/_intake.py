@@ -119,7 +119,7 @@ class Batcher:
         self.max_batch = max_batch
         self.loop = asyncio.get_running_loop()
         pg = store.dialect == "postgresql"
-        self._autocommit = store.engine.execution_options(isolation_level="AUTOCOMMIT") if pg else None
+        self._pg = pg
         self.linger = linger if pg else 0.0
         self.gather = GATHER_S if pg else 0.0
         self._queue: list[tuple[Delivery, asyncio.Future[Stored]]] = []
@@ -217,10 +217,10 @@ class Batcher:
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[Writer]:
         """What writes a batch: on PostgreSQL one autocommit connection held for the busy period."""
-        if self._autocommit is None:
+        if not self._pg:
             yield lambda rows: _write_sqlite(self.store, rows)
             return
-        async with self._autocommit.connect() as conn:
+        async with self.store.autocommit() as conn:
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
 

@@ -29,7 +29,7 @@ from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
 from hub.store._any import DIALECTS, constant, one_of_param
-from hub.store._claim import LIMIT, claim_statement
+from hub.store._claim import Claim
 from hub.sync import jobs
 from hub.sync._intake import Batcher, Delivery
 from hub.sync.stats import open_rows
@@ -141,7 +141,7 @@ _SCANS = [
     .order_by(I.c.lease_until),
 ]
 _TAKE = {"status": "processing", "lease_until": bindparam("b_lease"), "attempts": I.c.attempts + 1}
-_CLAIM = claim_statement(I, _SCANS, _TAKE)
+_CLAIM = Claim(I, _SCANS, _TAKE, order=I.c.received_at)
 # the items of a chunk applied, if this worker still holds their lease (built once per dialect)
 _DONE = {
     d: update(I)
@@ -154,22 +154,9 @@ _DONE = {
 async def claim(hub: Hub, limit: int = 100) -> list[Any]:
     """Take up to ``limit`` pending items (or items whose lease expired) for this worker."""
     ts = now()
-    params = {"b_now": ts, "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds), LIMIT: limit}
-    if hub.store.dialect == "postgresql":
-        async with hub.store.autocommit() as conn:
-            rows = list((await conn.execute(_CLAIM, params)).all())
-        rows.sort(key=lambda r: r.received_at)
-        return rows
-    async with hub.store.begin() as conn:
-        ids: list[str] = []
-        for q in _SCANS:
-            if len(ids) >= limit:
-                break
-            ids += [r.id for r in (await conn.execute(q.limit(limit - len(ids)), params)).all()]
-        if not ids:
-            return []
-        await conn.execute(update(I).where(I.c.id.in_(ids)).values(**_TAKE), params)
-        return list((await conn.execute(select(I).where(I.c.id.in_(ids)).order_by(I.c.received_at))).all())
+    return await _CLAIM.run(
+        hub.store, {"b_now": ts, "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds)}, limit
+    )
 
 
 async def process_batch(hub: Hub, limit: int = 100, concurrency: int = 16, chunk: int = CHUNK) -> int:

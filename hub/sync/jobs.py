@@ -31,7 +31,7 @@ from hub.logging import bind, get_logger, unbind
 from hub.model import new_id
 from hub.store import tables as t
 from hub.store._any import constant, one_of
-from hub.store._claim import LIMIT, claim_statement
+from hub.store._claim import Claim
 from hub.store._pending import pending, write
 from hub.store._upsert import dialect_insert, insert_ignore
 from hub.sync.stats import open_rows
@@ -254,7 +254,7 @@ _TAKE = {
     ),
     "updated_at": bindparam("b_now"),
 }
-_CLAIMS = {kind: claim_statement(J, scans, _TAKE) for kind, scans in _SCANS.items()}
+_CLAIMS = {kind: Claim(J, scans, _TAKE, order=J.c.created_at) for kind, scans in _SCANS.items()}
 
 
 async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = None) -> list[Any]:
@@ -263,30 +263,10 @@ async def claim(hub: Hub, limit: int = 100, *, early: tuple[str, str] | None = N
     ``early=(connection, operation)`` takes that connection's pending jobs of that operation whether
     due or not (see :data:`EARLY`)."""
     ts = now()
-    kind = "due" if early is None else "early"
-    params: dict[str, Any] = {
-        "b_now": ts,
-        "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds),
-        LIMIT: limit,
-    }
+    params: dict[str, Any] = {"b_now": ts, "b_lease": ts + timedelta(seconds=hub.config.queue.lease_seconds)}
     if early is not None:
         params.update(b_connection=early[0], b_operation=early[1])
-    if hub.store.dialect == "postgresql":
-        async with hub.store.autocommit() as conn:
-            claimed = list((await conn.execute(_CLAIMS[kind], params)).all())
-        claimed.sort(key=lambda r: r.created_at)
-        return claimed
-    async with hub.store.begin() as conn:
-        rows: list[Any] = []
-        for q in _SCANS[kind]:
-            if len(rows) >= limit:
-                break
-            rows += (await conn.execute(q.limit(limit - len(rows)), params)).all()
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        await conn.execute(update(J).where(J.c.id.in_(ids)).values(**_TAKE), params)
-        return list((await conn.execute(select(J).where(J.c.id.in_(ids)).order_by(J.c.created_at))).all())
+    return await _CLAIMS["due" if early is None else "early"].run(hub.store, params, limit)
 
 
 class _Limits:

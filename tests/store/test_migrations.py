@@ -206,7 +206,8 @@ def test_outbox_pending_lists_the_events_not_fanned_out(tmp_path: Path) -> None:
     from hub.store.migrate import upgrade
     from tests.conftest import PG_ADMIN
 
-    query = select(t.outbox_pending.c.seq).order_by(t.outbox_pending.c.seq).limit(500)  # as fan_out
+    o, p = t.outbox, t.outbox_pending
+    query = select(o.c.seq, o.c.id).join(p, p.c.seq == o.c.seq).order_by(p.c.seq).limit(500)  # as fan_out
     events = (
         "INSERT INTO outbox (id, type, data, created_at, dispatched) VALUES "
         "('evt_01JAAAAAAAAAAAAAAAAAAAAAA1', 'order.created', '[]', '2026-01-01 00:00:00', {f}), "
