@@ -118,7 +118,7 @@ async def run(n: int, concurrency: int, rounds: int, redis_url: str) -> dict[str
     port = _free_port()
     proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     proc.start()
-    redis = aioredis.from_url(redis_url)
+    redis = aioredis.from_url(redis_url)  # type: ignore[no-untyped-call]
     prefix = f"bench:{uuid.uuid4().hex[:8]}"
     try:
         _wait_for(port)
@@ -180,7 +180,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("httpx", "httpcore", "aiohttp", "httpx-aiohttp", "redis", "hiredis", "tenacity", "orderhub"):
         try:
             versions[pkg] = md.version(pkg)

@@ -1,14 +1,17 @@
 """The worker's stages in one process, for profiling: CPU and SQL statements per order.
 
-    python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--stage inbox|jobs]
-                                   [--pyinstrument FILE.html|FILE.txt]
+    python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--stage inbox|jobs|inline]
+                                   [--batch N] [--statements N] [--pyinstrument FILE.html|FILE.txt]
 
 Creates a fresh database, stocks 100 SKUs over three locations, stores ``--orders`` signed Shopify
 ``orders/create`` webhooks through ``inbox.accept`` (as the API does), then times the worker's
 ``inbox.process_batch`` loop alone (no arq) and counts the SQL statements it sends. With
 ``--stage jobs`` the inbox is processed first, untimed, and the outbound jobs it wrote (ShipBob
 orders, Shopify inventory pushes, made due at once) are timed instead, against the benchmark's
-fake ShipBob/Shopify server (started here). Prints one JSON object.
+fake ShipBob/Shopify server (started here). With ``--stage inline`` the inbox is timed with the
+intake priority off (``[queue] outbound_max_lag_seconds = 0``): each batch sends its fulfilment
+requests to the fake 3PL straight after its commit, as a worker that keeps up does. The store's
+upkeep (``hub.store.maintenance``) runs beside the timed loop, as in a worker. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -42,16 +45,19 @@ async def run(
     from hub.store import inventory as inv
     from hub.store import tables as t
     from hub.sync import inbox, jobs
+    from hub.sync.worker import _maintenance
 
     tmp = Path(tempfile.mkdtemp(prefix="orderhub-profile-"))
     fake = None
     fake_url = "http://127.0.0.1:9"
-    if stage == "jobs":
+    if stage in ("jobs", "inline"):
         port = free_port()
         fake = subprocess.Popen([sys.executable, "-m", "bench._fake", "--port", str(port)])  # noqa: ASYNC220
         fake_url = f"http://127.0.0.1:{port}"
         await _wait(fake_url + "/_stats")
-    (tmp / "orderhub.toml").write_text(config_toml(Layout(), fake_url))
+    # inline: the intake priority off, so every batch sends its fulfilment requests straight after its commit
+    layout = Layout(outbound_max_lag=0) if stage == "inline" else Layout()
+    (tmp / "orderhub.toml").write_text(config_toml(layout, fake_url))
     dbname = f"orderhub_profile_{uuid.uuid4().hex[:8]}"
     if db == "postgres":
         admin = await asyncpg.connect(PG_ADMIN)
@@ -95,15 +101,21 @@ async def run(
 
             profiler = Profiler(async_mode="enabled")
             profiler.start()
+        # the store's upkeep beside the timed loop, as every worker runs it (hub.sync.worker._maintenance):
+        # without it the tables are never analysed and PostgreSQL keeps the plans it made for empty ones
+        stop = asyncio.Event()
+        upkeep = asyncio.create_task(_maintenance(hub, stop))
         pg0 = _pg_cpu()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         done = 0
         while True:
-            n = await (inbox.process_batch(hub, batch) if stage == "inbox" else jobs.run_batch(hub, batch))
+            n = await (jobs.run_batch(hub, batch) if stage == "jobs" else inbox.process_batch(hub, batch))
             if n == 0:
                 break
             done += n
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        stop.set()
+        await upkeep
         pg = _pg_cpu() - pg0
         if profiler is not None and profile:
             profiler.stop()
@@ -116,7 +128,7 @@ async def run(
         from sqlalchemy import func, select
 
         async with hub.store.connect() as conn:
-            statuses = dict(
+            statuses: dict[Any, Any] = dict(
                 (await conn.execute(select(t.sync_jobs.c.status, func.count()).group_by(t.sync_jobs.c.status))).all()
             )
         return {
@@ -173,7 +185,12 @@ def main() -> None:
     p.add_argument("--orders", type=int, default=1000)
     p.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     p.add_argument("--batch", type=int, default=50, help="inbox items (or jobs) claimed per batch")
-    p.add_argument("--stage", choices=["inbox", "jobs"], default="inbox", help="the stage to time")
+    p.add_argument(
+        "--stage",
+        choices=["inbox", "jobs", "inline"],
+        default="inbox",
+        help="the stage to time (inline: the inbox with each batch's 3PL submissions sent after its commit)",
+    )
     p.add_argument(
         "--pyinstrument", metavar="FILE", help="write a pyinstrument profile of the stage (.html, else text)"
     )

@@ -143,11 +143,13 @@ async def ingest_phase(
         r.order_id: _ts(r.at) for r in await h.sql("SELECT order_id, at FROM order_timeline WHERE kind = 'allocated'")
     }
     lat: list[float] = []
+    by_second: dict[int, list[float]] = {}  # latencies by the second (since the first request) of receipt
     last = load["start"]
     for oid, ext in await h.sql("SELECT id, external_id FROM orders WHERE connection = 'shop'"):
         if id_base <= int(ext) < id_base + n and oid in allocated_at and f"order:{ext}" in received:
-            a = allocated_at[oid]
-            lat.append((a - received[f"order:{ext}"]) * 1000)
+            a, r = allocated_at[oid], received[f"order:{ext}"]
+            lat.append((a - r) * 1000)
+            by_second.setdefault(int(r - load["start"]), []).append((a - r) * 1000)
             last = max(last, a)
     allocated = len(lat)
     span = max(last - load["start"], 1e-6)
@@ -174,6 +176,8 @@ async def ingest_phase(
         "sustained_orders_per_second": round(allocated / submitted, 1) if submitted else None,
         "ack_ms": {"p50": pct(load["ack_ms"], 50), "p99": pct(load["ack_ms"], 99), "max": pct(load["ack_ms"], 100)},
         "webhook_to_allocated_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": pct(lat, 100)},
+        # where in the run the slow ones are: a steady queue, or stalls of a second or two
+        "webhook_to_allocated_p99_ms_per_second": [pct(by_second[sec], 99) for sec in sorted(by_second)],
         "cpu_cores": cpu,
         "cpu_ms_per_order": {**cpu_ms, "hub_total": hub_ms},
         "projected_orders_per_second_on_idle_cores": round((os.cpu_count() or 1) * 1000 / hub_ms, 1)

@@ -17,8 +17,9 @@ Two more things live here for the same transactions:
   knows to be new), dropped as soon as another statement writes the table they describe;
 - deferred writes (``Deferred``: a chunk's stock reservations, the list of its events to fan
   out), each written by one statement at the flush. The flush writes new rows first, then the
-  deferred writes, then the upserts that lock shared rows (``late``), so shared rows are locked
-  only at its end and always in the same order.
+  deferred writes (the stock reservations, which lock shared rows, last of them), then the upserts
+  that lock shared rows (``late``), so shared rows are locked only at its end and always in the
+  same order.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class Pending:
         n_early = sum(1 for k in keys if k not in self.late)
         out: list[tuple[Insert, list[dict[str, Any]]] | Deferred] = [
             *inserts[:n_early],
-            *self.updates.values(),
+            *sorted(self.updates.values(), key=lambda d: d.locks_shared_rows),  # the locking ones last
             *inserts[n_early:],
         ]
         self.groups, self.prepare, self.tables, self.late, self.updates = {}, {}, set(), set(), {}
@@ -117,6 +118,9 @@ class Deferred:
     """A change that a transaction keeps in memory and writes with one statement at its flush."""
 
     table: str = ""
+    #: whether the statement locks rows other transactions write (stock levels): such changes run
+    #: after the other deferred ones, so the rows are held for as little of the flush as possible
+    locks_shared_rows: bool = False
 
     def run(self, conn: Connection) -> None:
         """Write the change (synchronous: called inside SQLAlchemy's greenlet); raise if it does not hold."""

@@ -42,6 +42,7 @@ I = t.inbox  # noqa: E741
 SAFE_HEADERS = ("content-type", "user-agent")
 MAX_ATTEMPTS = 5
 CHUNK = 50  # order items applied per transaction
+_PARSE_TURN = 8  # items parsed between two turns of the event loop (about 3 ms of CPU)
 CHUNK_TRIES = 3  # plans of a chunk whose stock was taken meanwhile, before its items go one by one
 
 
@@ -187,12 +188,17 @@ async def process_batch_waited(
     ordered = [sorted(g, key=lambda r: (r.source_ts or r.received_at, r.received_at)) for g in groups.values()]
     batched: list[list[_Parsed]] = []
     single: list[list[Any]] = []
+    done_parsing = 0
     for items in ordered:
         parsed = [_parse_for_chunk(hub, item) for item in items] if chunk > 1 else [None]
         if all(p is not None for p in parsed):
             batched.append([p for p in parsed if p is not None])
         else:
             single.append(items)
+        done_parsing += len(items)
+        if done_parsing >= _PARSE_TURN:  # a turn of the event loop for this process's other chunks (see below)
+            done_parsing = 0
+            await asyncio.sleep(0)
 
     async def run_group(items: list[Any]) -> None:
         async with sem:
@@ -309,6 +315,10 @@ async def _apply_chunk_once(hub: Hub, parts: list[_Parsed], inline: list[jobs.In
                     await apply_messages(hub, conn, p.item.connection, p.messages, source=f"inbox:{p.item.id}")
                 finally:
                     unbind(token)
+                # an order's writes are buffered, so applying a chunk never waits on I/O: without a turn of
+                # the event loop here, a chunk would hold the CPU for all its orders while another chunk of
+                # this process, holding the stock rows it just locked, waits to send its COMMIT
+                await asyncio.sleep(0)
             # fencing, as in _process_item: only the holders of the current leases may apply the items
             by_lease: dict[Any, list[str]] = defaultdict(list)
             for p in parts:

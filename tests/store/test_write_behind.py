@@ -167,3 +167,54 @@ async def test_reservations_made_in_memory_are_still_checked_by_the_database(sto
         assert (lvl.on_hand, lvl.reserved) == (5, 5) and refs == ["o1", "o-other"]
     else:
         assert (lvl.on_hand, lvl.reserved) == (5, 3) and refs == ["o1"]
+
+
+@pytest.mark.parametrize("other_takes, ours_fit", [(4, False), (1, True)])
+async def test_a_flush_that_waits_for_the_stock_rows_checks_what_their_holder_committed(
+    pg_store: Store, other_takes: int, ours_fit: bool
+) -> None:
+    """The flush locks the rows and updates them in one statement: when another transaction holds
+    them, it waits, then checks its reservations against the row that transaction committed
+    (PostgreSQL: SQLite has one writer, so no transaction holds rows while another flushes)."""
+    import asyncio
+
+    store = pg_store
+    async with store.begin() as c:
+        await inv.adjust(c, "A", "w1", 5)
+    other = store.begin()
+    oc = await other.__aenter__()
+    assert await inv.reserve(oc, "A", "w1", other_takes, "o-other")
+    await oc.execute(text("SELECT 1"))  # the reservation is sent: the row is locked until the commit
+
+    async def ours() -> None:
+        async with store.begin() as c:
+            await inv.know_levels(c, ["A"])  # 5 available when read
+            assert await inv.reserve(c, "A", "w1", 3, "o-ours")
+
+    task = asyncio.create_task(ours())
+    await asyncio.sleep(0.3)
+    assert not task.done()  # waiting for the row the other transaction holds
+    await other.__aexit__(None, None, None)  # it commits
+    if ours_fit:
+        await task
+    else:
+        with pytest.raises(inv.StockMoved):
+            await task
+    async with store.connect() as c:
+        lvl = await inv.get_level(c, "A", "w1")
+    assert lvl.reserved == other_takes + (3 if ours_fit else 0) <= lvl.on_hand
+
+
+async def test_the_stock_rows_are_locked_by_the_last_deferred_write_of_the_flush(store: Store) -> None:
+    from hub.store import outbox
+
+    async with store.begin() as c:
+        await inv.adjust(c, "A", "w1", 5)
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        await inv.know_levels(c, ["A"])
+        start = len(seen)
+        assert await inv.reserve(c, "A", "w1", 1, "o1")  # the reservation is deferred first...
+        await outbox.emit(c, "order.allocated", {"id": "o1"}, object_id="o1")  # ...the event list after it
+    flushed = [s for s in seen[start:] if "inventory_levels" in s or "outbox_pending" in s]
+    assert "outbox_pending" in flushed[0] and "inventory_levels" in flushed[-1]

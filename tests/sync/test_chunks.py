@@ -4,6 +4,7 @@ a bad item does not hold the others, concurrent chunks never oversell (real Post
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from sqlalchemy import event, func, select, update
@@ -140,3 +141,37 @@ async def test_an_order_created_and_updated_in_one_chunk_ends_in_its_newest_stat
     assert events.count("order.created") == 1 and events.count("order.updated") == 1
     assert await _scalar(hub, select(func.count()).select_from(t.kpi_facts)) == 1
     assert await _scalar(hub, select(func.count()).select_from(t.order_lines)) == 1
+
+
+async def test_a_chunk_lets_the_event_loop_turn_between_its_orders(hub: Hub, monkeypatch: Any) -> None:
+    """Applying an order waits on no I/O (its writes are buffered): a chunk that did not yield would
+    keep the process's other chunks, one of them perhaps holding stock rows until its COMMIT, waiting
+    for all its orders."""
+    from hub.orders import service
+
+    await _accept_orders(hub, [f"y{i}" for i in range(5)])
+    items = await inbox.claim(hub, 10)
+    parsed = [p for p in (inbox._parse_for_chunk(hub, r) for r in items) if p is not None]
+    trace: list[str] = []
+    real = service.apply_messages
+
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        trace.append("order")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "apply_messages", traced)
+    stop = False
+
+    async def other_task() -> None:
+        while not stop:
+            if trace and trace[-1] == "order":
+                trace.append("turn")
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_task())
+    assert await inbox._apply_chunk(hub, parsed) is True
+    stop = True
+    await ticker
+    orders = [i for i, x in enumerate(trace) if x == "order"]
+    assert len(orders) == 5
+    assert all("turn" in trace[a:b] for a, b in itertools.pairwise(orders))
