@@ -28,12 +28,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
+
+from hub.store._combined import combinable, combined
 
 PENDING = "orderhub.pending"
 
@@ -156,6 +158,35 @@ async def write(
     await conn.execute(stmt, rows)
 
 
+Step = tuple[Any, Any] | Deferred
+
+
+def _steps(dialect: Dialect, taken: list[tuple[Insert, list[dict[str, Any]]] | Deferred]) -> list[Step]:
+    """The statements of a flush: on PostgreSQL each run of consecutive inserts that can be combined
+    is one statement (``hub.store._combined``); every other insert is one ``executemany``."""
+    out: list[Step] = []
+    run: list[tuple[Insert, list[dict[str, Any]]]] = []
+
+    def close_run() -> None:
+        if run:
+            out.append(combined(dialect, run))
+            run.clear()
+
+    for step in taken:
+        if isinstance(step, Deferred):
+            close_run()
+            out.append(step)
+        elif step[1]:
+            # (the late upserts lock shared rows with ON CONFLICT ... DO UPDATE: never combined)
+            if dialect.name == "postgresql" and combinable(step[0]):
+                run.append(step)
+            else:
+                close_run()
+                out.append(step)
+    close_run()
+    return out
+
+
 async def flush_pending(conn: AsyncConnection) -> None:
     """Insert the buffered rows now (before the commit, or before reading them back)."""
     buf = pending(conn)
@@ -163,10 +194,10 @@ async def flush_pending(conn: AsyncConnection) -> None:
         return
     buf.flushing = True
     try:
-        for step in buf.take():
+        for step in _steps(conn.dialect, buf.take()):
             if isinstance(step, Deferred):
                 await conn.run_sync(step.run)
-            elif step[1]:
+            else:
                 await conn.execute(step[0], step[1])
     finally:
         buf.flushing = False
@@ -175,10 +206,10 @@ async def flush_pending(conn: AsyncConnection) -> None:
 def _flush_sync(conn: Connection, buf: Pending) -> None:
     buf.flushing = True
     try:
-        for step in buf.take():
+        for step in _steps(conn.dialect, buf.take()):
             if isinstance(step, Deferred):
                 step.run(conn)
-            elif step[1]:
+            else:
                 conn.execute(step[0], step[1])
     finally:
         buf.flushing = False

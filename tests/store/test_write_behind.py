@@ -218,3 +218,76 @@ async def test_the_stock_rows_are_locked_by_the_last_deferred_write_of_the_flush
         await outbox.emit(c, "order.allocated", {"id": "o1"}, object_id="o1")  # ...the event list after it
     flushed = [s for s in seen[start:] if "inventory_levels" in s or "outbox_pending" in s]
     assert "outbox_pending" in flushed[0] and "inventory_levels" in flushed[-1]
+
+
+async def test_postgresql_writes_a_flushs_inserts_into_several_tables_in_one_statement(pg_store: Store) -> None:
+    """Orders, their lines (a foreign key to orders), events and jobs (ON CONFLICT DO NOTHING) of one
+    flush: one statement, every row as executemany would write it, in the order written."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from hub.store import outbox
+
+    store = pg_store
+    ts = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        for n in range(3):
+            order = {
+                "id": f"ord_{n}",
+                "connection": "shop",
+                "external_id": f"e{n}",
+                "status": "received",
+                "currency": "EUR",
+                "total": Decimal("12.34"),
+                "email_hash": None,
+                "placed_at": ts,
+                "source_updated_at": None,
+                "data": {"id": f"ord_{n}", "note": 'é "quoted" back\\slash'},
+                "updated_at": ts,
+            }
+            await write(c, insert(t.orders), {**order, "created_at": ts})
+            line = {"order_id": f"ord_{n}", "line_no": 1, "sku": "A", "quantity": 2, "unit_price": Decimal("6.17")}
+            await write(c, insert(t.order_lines), {**line, "currency": "EUR"})
+            await outbox.emit(c, "order.created", {"id": f"ord_{n}"}, object_id=f"ord_{n}")
+            await jobs.enqueue(c, "wms", "submit_fulfillment", f"ful_{n}", {"n": n}, key="submit:same")
+        start = len(seen)
+    flush = seen[start:]
+    inserts = [s for s in flush if "INSERT INTO" in s and "outbox_pending" not in s]  # (+ the events' list)
+    assert len(inserts) == 1 and inserts[0].startswith("WITH")
+    async with store.connect() as c:
+        orders = (await c.execute(select(t.orders).order_by(t.orders.c.id))).all()
+        lines = (await c.execute(select(t.order_lines))).all()
+        events = (await c.execute(select(t.outbox.c.object_id).order_by(t.outbox.c.seq))).all()
+        job_rows = (await c.execute(select(t.sync_jobs))).all()
+        listed = (await c.execute(select(func.count()).select_from(t.outbox_pending))).scalar_one()
+    assert [o.id for o in orders] == ["ord_0", "ord_1", "ord_2"]
+    assert orders[0].data == {"id": "ord_0", "note": 'é "quoted" back\\slash'} and orders[0].total == Decimal("12.34")
+    assert orders[0].placed_at == ts and orders[0].version == 1  # a server default still applies
+    assert len(lines) == 3 and lines[0].unit_price == Decimal("6.17") and lines[0].cancelled_quantity == 0
+    assert [e.object_id for e in events] == ["ord_0", "ord_1", "ord_2"]  # seq in the order written
+    assert len(job_rows) == 1 and job_rows[0].payload == {"n": 0}  # the first one: the others do nothing
+    assert listed == 3
+
+
+async def test_postgresql_a_combined_flush_that_breaks_a_foreign_key_writes_nothing(pg_store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    store = pg_store
+    with pytest.raises(IntegrityError, match="fk_order_lines_order_id_orders"):
+        async with store.begin() as c:
+            await write(c, insert(t.inventory_ledger), _ledger_row(1))
+            await write(
+                c,
+                insert(t.order_lines),
+                {
+                    "order_id": "ord_missing",
+                    "line_no": 1,
+                    "sku": "A",
+                    "quantity": 1,
+                    "unit_price": 1,
+                    "currency": "EUR",
+                },
+            )
+    async with store.connect() as c:
+        assert (await c.execute(select(func.count()).select_from(t.inventory_ledger))).scalar_one() == 0

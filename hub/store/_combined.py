@@ -1,0 +1,92 @@
+"""PostgreSQL: a flush's buffered inserts as one statement.
+
+``executemany`` sends one statement per table, and PostgreSQL runs each of its rows as an execution
+of its own: a chunk of orders written to ten tables is ten round trips, each paying the driver's,
+SQLAlchemy's and the event loop's fixed cost, and a thousand executions. Here consecutive plain
+inserts (and ``ON CONFLICT ... DO NOTHING`` ones) become one statement of data-modifying CTEs, each
+reading its rows from arrays (``INSERT ... SELECT * FROM unnest(...)``): one round trip, one
+execution per table. Rows keep their order (serial ids are given in the order written); foreign
+keys between the tables of one statement are checked at its end, once every row is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import Insert
+
+Rows = list[dict[str, Any]]
+_Processors = list[list[Callable[[Any], Any] | None]]
+
+# statement text and bind processors by shape (tables, columns and conflict targets, in order)
+_SHAPES: dict[tuple[Any, ...], tuple[TextClause, _Processors]] = {}
+
+
+def combinable(stmt: Insert) -> bool:
+    """A plain ``insert(table)``, or one with ``ON CONFLICT (columns) DO NOTHING``: rows only, no
+    values of its own, nothing returned."""
+    if stmt._values is not None or stmt._multi_values or stmt._returning or stmt.select is not None:
+        return False
+    clause = stmt._post_values_clause
+    if clause is None:
+        return True
+    if not isinstance(clause, OnConflictDoNothing) or clause.inferred_target_whereclause is not None:
+        return False
+    target = clause.inferred_target_elements or []
+    return bool(target) and all(isinstance(e, str) for e in target)
+
+
+def _conflict(stmt: Insert) -> tuple[str, ...] | None:
+    clause = stmt._post_values_clause
+    if not isinstance(clause, OnConflictDoNothing):
+        return None
+    return tuple(str(e) for e in clause.inferred_target_elements or [])
+
+
+def _build(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextClause, _Processors]:
+    quote = dialect.identifier_preparer.quote
+    ctes: list[str] = []
+    names: list[str] = []
+    processors: _Processors = []
+    for i, (stmt, rows) in enumerate(groups):
+        table = stmt.table
+        columns = list(rows[0])
+        arrays: list[str] = []
+        procs: list[Callable[[Any], Any] | None] = []
+        for c in columns:
+            col = table.c[c]
+            name = f"c{len(names)}"
+            names.append(name)
+            arrays.append(f"CAST(:{name} AS {col.type.compile(dialect=dialect)}[])")
+            procs.append(col.type._cached_bind_processor(dialect))
+        target = _conflict(stmt)
+        on_conflict = f" ON CONFLICT ({', '.join(quote(k) for k in target)}) DO NOTHING" if target else ""
+        ctes.append(
+            f"w{i} AS (INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"SELECT * FROM unnest({', '.join(arrays)}){on_conflict})"
+        )
+        processors.append(procs)
+    sql = text("WITH " + ", ".join(ctes) + " SELECT 1").bindparams(*(bindparam(n) for n in names))
+    return sql, processors
+
+
+def combined(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextClause, dict[str, Any]]:
+    """One statement writing every group's rows, and its parameters (a column's values as one array,
+    each value through the column type's bind processor, as ``executemany`` would send it)."""
+    shape = tuple((stmt.table.name, _conflict(stmt), tuple(rows[0])) for stmt, rows in groups)
+    hit = _SHAPES.get(shape)
+    if hit is None:
+        if len(_SHAPES) > 1000:
+            _SHAPES.clear()
+        hit = _SHAPES[shape] = _build(dialect, groups)
+    sql, processors = hit
+    params: dict[str, Any] = {}
+    for (_stmt, rows), procs in zip(groups, processors, strict=True):
+        for c, proc in zip(rows[0], procs, strict=True):
+            values = [r[c] for r in rows]
+            params[f"c{len(params)}"] = [proc(v) for v in values] if proc is not None else values
+    return sql, params
