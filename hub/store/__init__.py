@@ -39,8 +39,8 @@ class Store:
         """A transaction: commits on success, rolls back on error.
 
         Rows nothing reads back in the transaction (events, timeline, ledger, allocations, jobs...)
-        are buffered and inserted together just before the commit, one statement per kind, in the
-        order written; a statement touching a buffered table flushes first (``hub.store._pending``).
+        are buffered and inserted together just before the commit (on PostgreSQL one statement for
+        the plain inserts, ``hub.store._combined``), in the order written; a statement touching a buffered table flushes first (``hub.store._pending``).
         """
         async with self.engine.begin() as conn:
             conn.info[PENDING] = Pending()

@@ -2,8 +2,9 @@
 
 Rows that nothing reads back in the same transaction (partner events, timeline entries,
 ledger rows, allocations, fulfilment requests, backorders, order lines, KPI facts, sync
-jobs) are buffered and inserted together, one ``executemany`` per statement, just before
-the commit: a transaction that writes fifty orders sends a dozen statements for them, not
+jobs) are buffered and inserted together just before the commit: on PostgreSQL the plain
+inserts of a flush as one statement (``hub.store._combined``), any other one ``executemany``
+per statement. A transaction that writes fifty orders sends a few statements for them, not
 a thousand.
 
 Correctness does not depend on callers remembering this: any statement that reads or
