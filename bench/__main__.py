@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from bench._report import render_table, update_readme, write_result
+from bench._report import render_table, speed_probe, update_readme, write_result
 from bench.scenarios import SCENARIOS, Options
 
 
@@ -69,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     failed = False
     for name in names:
+        probe = speed_probe()
         started = time.monotonic()
         result = asyncio.run(SCENARIOS[name](opts))
         result["seconds"] = round(time.monotonic() - started, 1)
+        result["speed_probe_ms"] = {"before": probe, "after": speed_probe()}
         doc = write_result(name, result, vars(args), record=not args.no_record)
         if not args.no_record and not args.quick:
             update_readme()

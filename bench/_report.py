@@ -6,6 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,17 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": versions,
     }
+
+
+def speed_probe() -> float:
+    """Milliseconds a fixed pure-Python loop takes here (best of five): the development VMs' speed
+    drifts by a third within the hour, and a result is only comparable with runs of a similar probe."""
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        sum(i * i for i in range(2_000_000))
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1000, 1)
 
 
 def write_result(name: str, result: dict[str, Any], args: dict[str, Any], *, record: bool) -> dict[str, Any]:

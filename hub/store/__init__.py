@@ -40,7 +40,8 @@ class Store:
 
         Rows nothing reads back in the transaction (events, timeline, ledger, allocations, jobs...)
         are buffered and inserted together just before the commit (on PostgreSQL one statement for
-        the plain inserts, ``hub.store._combined``), in the order written; a statement touching a buffered table flushes first (``hub.store._pending``).
+        the plain inserts, ``hub.store._combined``), in the order written; a statement touching a
+        buffered table flushes first (``hub.store._pending``).
         """
         async with self.engine.begin() as conn:
             conn.info[PENDING] = Pending()
