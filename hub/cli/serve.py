@@ -33,7 +33,7 @@ async def run_server(host: str, port: int, *, worker: bool | None = None, ready:
     wtask = None
     if worker if worker is not None else embedded:
         s2 = settings.model_copy(update={"redis_url": hub.state["redis_url"]})
-        wk = make_worker(s2, hub.state["redis_url"], concurrency=4, handle_signals=False)
+        wk = make_worker(s2, hub.state["redis_url"], handle_signals=False)
         wtask = asyncio.create_task(wk.async_run())
     from hub.runtime import freeze_startup_objects
 
@@ -71,7 +71,12 @@ def serve(host: str, port: int, worker: bool | None) -> None:
 
 
 @click.command("worker")
-@click.option("--concurrency", default=4, show_default=True, type=int, help="Jobs run at once by this worker.")
+@click.option(
+    "--concurrency",
+    default=None,
+    type=click.IntRange(1),
+    help="Jobs run at once by this worker (default 2: hub.sync.worker.DEFAULT_CONCURRENCY).",
+)
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @click.option(
     "--nice",
@@ -81,12 +86,12 @@ def serve(host: str, port: int, worker: bool | None) -> None:
     help="Lower this worker's CPU priority (os.nice): on a machine shared with `orderhub serve`, webhook "
     "intake keeps its latency while a backlog drains (the backlog is durable; it only waits).",
 )
-def worker(concurrency: int, burst: bool, nice: int) -> None:
+def worker(concurrency: int | None, burst: bool, nice: int) -> None:
     """An arq worker; any number may run, on any number of machines (they share ORDERHUB_REDIS_URL)."""
     import os
 
     from hub.runtime import WORKER_GC_THRESHOLDS, tune_gc
-    from hub.sync.worker import make_worker
+    from hub.sync.worker import DEFAULT_CONCURRENCY, make_worker
 
     if nice:
         os.nice(nice)
@@ -94,7 +99,7 @@ def worker(concurrency: int, burst: bool, nice: int) -> None:
     settings = Settings()
     if not settings.redis_url:
         raise click.UsageError("set ORDERHUB_REDIS_URL: workers on several processes must share one Redis")
-    make_worker(settings, settings.redis_url, concurrency=concurrency, burst=burst).run()
+    make_worker(settings, settings.redis_url, concurrency=concurrency or DEFAULT_CONCURRENCY, burst=burst).run()
 
 
 COMMANDS = [serve, worker]

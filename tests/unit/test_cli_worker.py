@@ -27,3 +27,26 @@ def test_worker_nice_lowers_priority_before_running(monkeypatch: pytest.MonkeyPa
     assert calls == [("nice", 10), ("gc", (700, 10, 100)), ("run",)]  # then the worker's collector thresholds
     result = CliRunner().invoke(main, ["worker", "--nice", "25"])
     assert result.exit_code != 0 and "25" in result.output
+
+
+def test_worker_runs_two_jobs_at_once_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two drains keep a worker busy while one waits on I/O; more interleave chunks that meet at the
+    stock rows (measured in hub.sync.worker.DEFAULT_CONCURRENCY's comment)."""
+    seen: list[int] = []
+    monkeypatch.setenv("ORDERHUB_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setattr("gc.set_threshold", lambda *t: None)
+
+    class _Worker:
+        def run(self) -> None:
+            pass
+
+    def fake_make_worker(*_a: Any, concurrency: int, **_k: Any) -> _Worker:
+        seen.append(concurrency)
+        return _Worker()
+
+    monkeypatch.setattr("hub.sync.worker.make_worker", fake_make_worker)
+    for args in (["worker"], ["worker", "--concurrency", "3"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    assert seen == [2, 3]
+    assert CliRunner().invoke(main, ["worker", "--concurrency", "0"]).exit_code != 0
