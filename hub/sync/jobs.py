@@ -216,7 +216,7 @@ def _claim_scans() -> dict[str, list[Select[Any]]]:
         and_(
             older.c.connection == J.c.connection,
             older.c.object_id == J.c.object_id,
-            older.c.status.in_(("pending", "running")),
+            older.c.status.in_((constant("pending"), constant("running"))),  # literals: the partial index
             older.c.created_at < J.c.created_at,
             older.c.id != J.c.id,
         )

@@ -107,3 +107,33 @@ async def test_job_claim_takes_due_jobs_once_in_creation_order(store: Store) -> 
     if store.dialect == "postgresql":
         assert len(sent.sql) == 1, sent.sql
     assert await jobs.claim(hub, 10) == []
+
+
+async def test_postgresql_job_claim_generic_plan_reads_open_jobs_by_their_partial_index(pg_store: Store) -> None:
+    """asyncpg prepares the claim once and PostgreSQL soon keeps a generic plan for it: the statuses
+    are written into the SQL text, so that the "older unfinished job of the object" check reads the
+    partial index of open jobs, not every job the object ever had (1.7 ms a claim measured at 150
+    orders/s on a slow VM, most of it that check)."""
+    sent: list[tuple[str, Any]] = []
+
+    def seen(_c: Any, _cur: Any, sql: str, params: Any, *_a: Any) -> None:
+        sent.append((sql, params))
+
+    engine = pg_store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await jobs.claim(_hub(pg_store), 10)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    ((sql, params),) = sent
+    assert "IN ('pending', 'running')" in sql
+    args = ", ".join("NULL" if p is None else f"'{p}'" for p in params)
+    async with pg_store.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        try:
+            await raw.execute(f"PREPARE claim AS {sql}")
+            plan = "\n".join(r[0] for r in await raw.fetch(f"EXPLAIN EXECUTE claim({args})"))
+        finally:
+            await raw.execute("DEALLOCATE ALL; RESET plan_cache_mode; RESET enable_seqscan")
+    assert plan.count("ix_sync_jobs_open_by_object") == 2, plan  # the check of each scan
