@@ -3,9 +3,10 @@
 ``executemany`` sends one statement per table, and PostgreSQL runs each of its rows as an execution
 of its own: a chunk of orders written to ten tables is ten round trips, each paying the driver's,
 SQLAlchemy's and the event loop's fixed cost, and a thousand executions. Here consecutive plain
-inserts (and ``ON CONFLICT ... DO NOTHING`` ones) become one statement of data-modifying CTEs, each
+inserts (and ``ON CONFLICT ... DO NOTHING`` ones, and the lock-only ``ON CONFLICT ... DO UPDATE SET
+c = EXCLUDED.c WHERE false`` of coalesced jobs) become one statement of data-modifying CTEs, each
 reading its rows from arrays (``INSERT ... SELECT * FROM unnest(...)``): one round trip, one
-execution per table. Rows keep their order (serial ids are given in the order written); foreign
+execution per table. Rows are inserted (and conflicting rows locked) in the order of the arrays. Rows keep their order (serial ids are given in the order written); foreign
 keys between the tables of one statement are checked at its end, once every row is in.
 """
 
@@ -15,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, text
-from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing
+from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing, OnConflictDoUpdate
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnClause, False_
 
 Rows = list[dict[str, Any]]
 _Processors = list[list[Callable[[Any], Any] | None]]
@@ -27,24 +29,64 @@ _SHAPES: dict[tuple[Any, ...], tuple[TextClause, _Processors]] = {}
 
 
 def combinable(stmt: Insert) -> bool:
-    """A plain ``insert(table)``, or one with ``ON CONFLICT (columns) DO NOTHING``: rows only, no
-    values of its own, nothing returned."""
+    """A plain ``insert(table)``, one with ``ON CONFLICT (columns) DO NOTHING``, or one with
+    ``ON CONFLICT (columns) DO UPDATE SET c = EXCLUDED.c WHERE false`` (it locks the conflicting row and
+    writes nothing): rows only, no values of its own, nothing returned."""
     if stmt._values is not None or stmt._multi_values or stmt._returning or stmt.select is not None:
         return False
     clause = stmt._post_values_clause
     if clause is None:
         return True
-    if not isinstance(clause, OnConflictDoNothing) or clause.inferred_target_whereclause is not None:
+    if isinstance(clause, OnConflictDoUpdate) and not _lock_only(clause):
+        return False
+    if (
+        not isinstance(clause, (OnConflictDoNothing, OnConflictDoUpdate))
+        or clause.inferred_target_whereclause is not None
+    ):
         return False
     target = clause.inferred_target_elements or []
     return bool(target) and all(isinstance(e, str) for e in target)
 
 
-def _conflict(stmt: Insert) -> tuple[str, ...] | None:
+def _lock_only(clause: OnConflictDoUpdate) -> bool:
+    """``DO UPDATE SET c = EXCLUDED.c, ... WHERE false``."""
+    sets = clause.update_values_to_set
+    return (
+        isinstance(clause.update_whereclause, False_)
+        and bool(sets)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, ColumnClause)
+            and v.name == k
+            and getattr(v.table, "name", None) == "excluded"
+            for k, v in (sets.items() if isinstance(sets, dict) else sets)
+        )
+    )
+
+
+Conflict = tuple[str, tuple[str, ...], tuple[str, ...]]  # ("nothing" or "lock", target columns, columns set)
+
+
+def _conflict(stmt: Insert) -> Conflict | None:
+    """The statement's ON CONFLICT clause (None: a plain insert), as part of a shape's key."""
     clause = stmt._post_values_clause
-    if not isinstance(clause, OnConflictDoNothing):
+    if not isinstance(clause, (OnConflictDoNothing, OnConflictDoUpdate)):
         return None
-    return tuple(str(e) for e in clause.inferred_target_elements or [])
+    target = tuple(str(e) for e in clause.inferred_target_elements or [])
+    if isinstance(clause, OnConflictDoNothing):
+        return ("nothing", target, ())
+    sets = clause.update_values_to_set
+    return ("lock", target, tuple(sorted(str(k) for k, _ in (sets.items() if isinstance(sets, dict) else sets))))
+
+
+def _on_conflict(quote: Callable[[str], str], conflict: Conflict | None) -> str:
+    if conflict is None:
+        return ""
+    kind, target, sets = conflict
+    on = f" ON CONFLICT ({', '.join(quote(k) for k in target)})"
+    if kind == "nothing":
+        return on + " DO NOTHING"
+    return on + f" DO UPDATE SET {', '.join(f'{quote(c)} = EXCLUDED.{quote(c)}' for c in sets)} WHERE false"
 
 
 def _build(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextClause, _Processors]:
@@ -63,8 +105,7 @@ def _build(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextCla
             names.append(name)
             arrays.append(f"CAST(:{name} AS {col.type.compile(dialect=dialect)}[])")
             procs.append(col.type._cached_bind_processor(dialect))
-        target = _conflict(stmt)
-        on_conflict = f" ON CONFLICT ({', '.join(quote(k) for k in target)}) DO NOTHING" if target else ""
+        on_conflict = _on_conflict(quote, _conflict(stmt))
         ctes.append(
             f"w{i} AS (INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
             f"SELECT * FROM unnest({', '.join(arrays)}){on_conflict})"

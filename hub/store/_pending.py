@@ -178,7 +178,6 @@ def _steps(dialect: Dialect, taken: list[tuple[Insert, list[dict[str, Any]]] | D
             close_run()
             out.append(step)
         elif step[1]:
-            # (the late upserts lock shared rows with ON CONFLICT ... DO UPDATE: never combined)
             if dialect.name == "postgresql" and combinable(step[0]):
                 run.append(step)
             else:

@@ -9,7 +9,7 @@ from hub.errors import InsufficientStock
 from hub.store import Store
 from hub.store import inventory as inv
 from hub.store import tables as t
-from hub.store._pending import write
+from hub.store._pending import flush_pending, write
 from hub.store.inventory import Reservation
 from hub.sync import jobs
 
@@ -268,6 +268,35 @@ async def test_postgresql_writes_a_flushs_inserts_into_several_tables_in_one_sta
     assert [e.object_id for e in events] == ["ord_0", "ord_1", "ord_2"]  # seq in the order written
     assert len(job_rows) == 1 and job_rows[0].payload == {"n": 0}  # the first one: the others do nothing
     assert listed == 3
+
+
+async def test_postgresql_writes_a_flushs_coalesced_jobs_in_one_statement_that_locks_the_pending_ones(
+    pg_store: Store,
+) -> None:
+    """The coalesced pushes of a flush (ON CONFLICT ... DO UPDATE ... WHERE false): one statement, not
+    one execution per SKU; a pending push is absorbed (no new row, not rewritten) and stays locked
+    until the commit."""
+    store = pg_store
+    async with store.begin() as c:
+        await jobs.enqueue(c, "shop", "push_inventory", "SKU-1", {}, coalesce=True)
+    version = text("SELECT xmin::text FROM sync_jobs WHERE object_id = 'SKU-1'")
+    async with store.connect() as c:
+        before = (await c.execute(version)).scalar_one()
+    seen = _count_statements(store)
+    async with store.begin() as c:
+        for sku in ("SKU-3", "SKU-1", "SKU-2", "SKU-3"):
+            await jobs.enqueue(c, "shop", "push_inventory", sku, {}, coalesce=True)
+        start = len(seen)
+        await flush_pending(c)
+        async with store.connect() as other:  # another transaction cannot take the absorbing row
+            locked = text("SELECT object_id FROM sync_jobs WHERE status = 'pending' FOR UPDATE SKIP LOCKED")
+            assert (await other.execute(locked)).scalars().all() == []
+    upserts = [s for s in seen[start:] if "INSERT INTO sync_jobs" in s]
+    assert len(upserts) == 1 and "unnest" in upserts[0] and "WHERE false" in upserts[0]
+    async with store.connect() as c:
+        rows = (await c.execute(select(t.sync_jobs.c.object_id).order_by(t.sync_jobs.c.object_id))).scalars().all()
+        assert rows == ["SKU-1", "SKU-2", "SKU-3"]
+        assert (await c.execute(version)).scalar_one() == before  # absorbed, not rewritten
 
 
 async def test_postgresql_a_combined_flush_that_breaks_a_foreign_key_writes_nothing(pg_store: Store) -> None:
