@@ -52,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         help="[queue] outbound_max_lag_seconds of the hub under test (default: the hub's, 30; 0 turns the "
         "intake priority off, for a before/after)",
     )
+    ap.add_argument(
+        "--inbox-gather-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="[queue] inbox_gather_ms of the hub under test (default: the hub's, 50; 0: a drain at once)",
+    )
+    ap.add_argument(
+        "--rate-orders",
+        type=int,
+        default=None,
+        metavar="N",
+        help="orders of ingest's phase at --rate (default: half of --orders, at most 10,000)",
+    )
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results/ or the README table")
     args = ap.parse_args(argv)
     opts = Options(
@@ -65,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_nice=args.worker_nice,
         replay_processes=args.replay_processes,
         outbound_max_lag=args.outbound_max_lag,
+        inbox_gather_ms=args.inbox_gather_ms,
+        rate_orders=args.rate_orders,
     )
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     failed = False

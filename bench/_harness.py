@@ -56,6 +56,7 @@ class Layout:
     # targets, so the hub is measured and not a configured rate (a real 3PL's limit bounds its calls)
     threepl_rate: float = 5000.0
     outbound_max_lag: float | None = None  # [queue] outbound_max_lag_seconds; None: the hub's default
+    inbox_gather_ms: float | None = None  # [queue] inbox_gather_ms; None: the hub's default
 
 
 def config_toml(layout: Layout, fake: str) -> str:
@@ -109,6 +110,7 @@ def config_toml(layout: Layout, fake: str) -> str:
         "[queue]",
         "max_depth = 1000000",
         *([f"outbound_max_lag_seconds = {layout.outbound_max_lag}"] if layout.outbound_max_lag is not None else []),
+        *([f"inbox_gather_ms = {layout.inbox_gather_ms}"] if layout.inbox_gather_ms is not None else []),
         "",
         "[[api_tokens]]",
         'name = "bench"',

@@ -46,10 +46,12 @@ class Options:
     worker_nice: int = 0
     replay_processes: int = 1
     outbound_max_lag: float | None = None
+    inbox_gather_ms: float | None = None
+    rate_orders: int | None = None
 
     def layout(self) -> Layout:
         """The hub's configuration for these options."""
-        return Layout(outbound_max_lag=self.outbound_max_lag)
+        return Layout(outbound_max_lag=self.outbound_max_lag, inbox_gather_ms=self.inbox_gather_ms)
 
 
 def scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -210,7 +212,7 @@ async def _allocation_checks(h: Harness) -> dict[str, Any]:
 @scenario("ingest")
 async def ingest(o: Options) -> dict[str, Any]:
     n = o.orders or (200 if o.quick else 20_000)
-    n_rate = 200 if o.quick else min(max(n // 2, 1), 10_000)
+    n_rate = o.rate_orders or (200 if o.quick else min(max(n // 2, 1), 10_000))
     async with Harness(
         workers=o.workers, db=o.db, concurrency=o.worker_concurrency, nice=o.worker_nice, layout=o.layout()
     ) as h:

@@ -128,6 +128,13 @@ class QueueConfig(_Strict):
     inventory_push_delay_seconds: float = Field(
         default=5.0, ge=0, description="stock changes of a SKU within this window make one push to each channel"
     )
+    inbox_gather_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=1000,
+        description="inbound items are handed to the workers in batches, at most one a this many ms while the inbox "
+        "keeps up (an item waits up to this long first; 0: at once, in whatever batch is there)",
+    )
     intake_lag_target_ms: float = Field(
         default=50.0,
         ge=0,

@@ -34,26 +34,45 @@ def _clock() -> float:
     return asyncio.get_running_loop().time()
 
 
-async def drain(ctx: dict[str, Any], budget_s: float = 5.0) -> int:
+async def drain(ctx: dict[str, Any], budget_s: float = 5.0, *, until_empty: bool = True) -> int:
     """Process inbound items, due sync jobs and partner deliveries until there is nothing left
-    (or ``budget_s`` passed: the next nudge or tick continues)."""
+    (or ``budget_s`` passed: the next nudge or tick continues). With ``until_empty=False``, stop
+    after a round whose claims were not full: the inbox keeps up (see :func:`drain_window`)."""
     from hub.sync import inbox, jobs
 
     hub = ctx["hub"]
     deadline = _clock() + budget_s
     total = n = 0
-    while _clock() < deadline:
+    left = False  # the budget ran out with work left
+    while True:
+        if _clock() >= deadline:
+            left = n > 0
+            break
         n, waited = await inbox.process_batch_waited(hub, _BATCH)
+        full = n >= _BATCH
         if not n or not await intake_first(hub, waited):
-            n += await jobs.run_batch(hub, _BATCH)
+            done = await jobs.run_batch(hub, _BATCH)
+            n += done
+            full = full or done >= _BATCH
         if "events_task" not in hub.state:
             n += await _events(hub)
         total += n
-        if n == 0:
+        if n == 0 or (not until_empty and not full):
+            # nothing left, or the inbox keeps up: what arrived meanwhile waits for its window's
+            # drain (inbox.nudge), which takes it together with the rest of that window
             break
-    if n:  # the budget is spent and work is left: the next drain is queued now, not at the next tick
+    if left:  # the budget is spent and work is left: the next drain is queued now, not at the next tick
         await _continue(hub)
     return total
+
+
+async def drain_window(ctx: dict[str, Any]) -> int:
+    """The drain a webhook's nudge queues (``hub.sync.inbox.nudge``), at the end of its gather window
+    (``[queue] inbox_gather_ms``): it takes the window's items together and stops after a round that
+    found less than a full batch, leaving what arrived meanwhile to the next window's drain, which
+    takes it together with the rest of that window. A backlog (full batches) is drained as by
+    :func:`drain`."""
+    return await drain(ctx, until_empty=False)
 
 
 async def _continue(hub: Any) -> None:
@@ -220,7 +239,7 @@ def make_worker(
     ctx = {"orderhub_settings": settings}
     queue = queue_name(settings.redis_prefix)
     return Worker(
-        functions=[drain],
+        functions=[drain, drain_window],
         # arq names a cron job's run "<name>:<time>" in Redis, across queues: named after this hub's
         # queue, so that two hubs sharing a Redis (each with its ORDERHUB_REDIS_PREFIX) do not take
         # each other's runs for their own and skip them

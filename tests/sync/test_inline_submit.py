@@ -77,6 +77,7 @@ async def test_a_behind_inbox_leaves_the_requests_to_the_queue(
     hub: Hub, calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hub.config.queue, "intake_lag_target_ms", 0.0)  # every item "waited too long"
+    monkeypatch.setattr(hub.config.queue, "inbox_gather_ms", 0.0)
     await _accept(hub, 3)
     await inbox.process_batch(hub)
     assert calls == [] and {j.status for j in await _submit_jobs(hub)} == {"pending"}

@@ -227,6 +227,7 @@ class _Queue:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.jobs: list[tuple[str, str | None]] = []
+        self.deferred: list[float | None] = []
 
     async def enqueue(
         self, function: str, *args: Any, job_id: str | None = None, defer_by: float | None = None
@@ -234,6 +235,7 @@ class _Queue:
         if self.fail:
             raise ConnectionError("redis is down")
         self.jobs.append((function, job_id))
+        self.deferred.append(defer_by)
         return True
 
     async def close(self) -> None:
@@ -249,8 +251,10 @@ async def test_a_batch_nudges_the_workers_once_per_bucket_and_duplicates_not_at_
     hub.state["queue"] = queue
     await _accept_all(hub, [_delivery(f"n-{i}") for i in range(30)])
     await _nudges_done(hub)
-    # 30 new deliveries in one batch: one drain job (two if the batch straddled a 50 ms bucket)
-    assert 1 <= len(queue.jobs) <= 2 and all(f == "drain" for f, _ in queue.jobs), queue.jobs
+    # 30 new deliveries in one batch: one drain job (two if the batch straddled a 50 ms gather window),
+    # deferred to the end of its window ([queue] inbox_gather_ms)
+    assert 1 <= len(queue.jobs) <= 2 and all(f == "drain_window" for f, _ in queue.jobs), queue.jobs
+    assert all(d is not None and 0 < d <= 0.05 for d in queue.deferred), queue.deferred
     assert len({j for _, j in queue.jobs}) == len(queue.jobs)
     before = len(queue.jobs)
     hub.state.pop("last_nudge")
