@@ -62,8 +62,13 @@ async def drain(ctx: dict[str, Any], budget_s: float = 5.0, *, until_empty: bool
             # drain (inbox.nudge), which takes it together with the rest of that window
             break
     if left:  # the budget is spent and work is left: the next drain is queued now, not at the next tick
-        await _continue(hub)
+        await _continue(hub, until_empty)
     return total
+
+
+def _gathering(hub: Any) -> bool:
+    """Whether inbound orders are taken in gather windows (``[queue] inbox_gather_ms`` > 0)."""
+    return bool(hub.config.queue.inbox_gather_ms > 0)
 
 
 async def drain_window(ctx: dict[str, Any]) -> int:
@@ -75,14 +80,15 @@ async def drain_window(ctx: dict[str, Any]) -> int:
     return await drain(ctx, until_empty=False)
 
 
-async def _continue(hub: Any) -> None:
-    """Queue a drain to go on with the work a drain left (its id is this process's own: two workers
-    whose drains end together each queue one)."""
+async def _continue(hub: Any, until_empty: bool) -> None:
+    """Queue a drain (of the same kind) to go on with the work a drain left (its id is this process's
+    own: two workers whose drains end together each queue one)."""
     queue = hub.state.get("queue")
     if queue is None:
         return
+    function = "drain" if until_empty else "drain_window"
     try:
-        await queue.enqueue("drain", job_id=f"{bucket_id(hub.key('drain'))}:more:{os.getpid()}")
+        await queue.enqueue(function, job_id=f"{bucket_id(hub.key('drain'))}:more:{os.getpid()}")
     except Exception as exc:  # the next tick goes on instead
         log.warning("could not queue the next drain", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
 
@@ -138,7 +144,12 @@ async def _events(hub: Any) -> int:
 
 
 async def tick(ctx: dict[str, Any]) -> int:
-    return await drain(ctx, budget_s=0.9)
+    """Every second: retries whose time has come, expired leases (a killed worker's items) and what a
+    lost nudge left. With gather windows, like a window's drain it stops after a round whose claims
+    were not full: a tick that drained until empty would, at a steady rate, claim the few orders
+    that arrived meanwhile round after round for its whole budget, ahead of their windows."""
+    hub = ctx["hub"]
+    return await drain(ctx, budget_s=0.9, until_empty=not _gathering(hub))
 
 
 async def poll(ctx: dict[str, Any]) -> int:

@@ -82,7 +82,24 @@ async def test_a_window_drain_leaves_later_arrivals_to_the_next_windows_drain(
     assert await _pending(hub) == 0
 
 
-async def test_drain_and_the_tick_go_on_until_nothing_is_left(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_tick_like_a_window_stops_after_a_round_that_was_not_full(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a steady rate a tick that drained until empty would claim the few orders that arrived
+    meanwhile, round after round, for its whole budget (and queue a drain to go on after it)."""
+    queue = _Queue()
+    await _accept(hub, "w", 5)
+    hub.state["queue"] = queue
+    sizes = _arrivals_during_the_first_round(hub, monkeypatch, 3)
+    assert await worker.tick({"hub": hub}) == 5
+    assert sizes == [5] and await _pending(hub) == 3
+    assert [f for f, _, _ in queue.jobs if f != "drain_window"] == []  # no drain queued to go on
+    monkeypatch.setattr(hub.config.queue, "inbox_gather_ms", 0.0)  # without windows: until nothing is left
+    await worker.tick({"hub": hub})
+    assert sizes[1] == 3 and len(sizes) > 2 and await _pending(hub) == 0  # rounds until an empty one
+
+
+async def test_drain_goes_on_until_nothing_is_left(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     await _accept(hub, "w", 5)
     sizes = _arrivals_during_the_first_round(hub, monkeypatch, 3)
     assert await worker.drain({"hub": hub}) == 8
