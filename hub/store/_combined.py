@@ -131,3 +131,29 @@ def combined(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextC
             values = [r[c] for r in rows]
             params[f"c{len(params)}"] = [proc(v) for v in values] if proc is not None else values
     return sql, params
+
+
+class ArrayUpdate:
+    """PostgreSQL: ``UPDATE table SET sets FROM unnest(arrays) AS u(columns) WHERE table.key = u.key``,
+    many rows' changes in one statement and one execution (``executemany`` runs an UPDATE per row).
+
+    ``sets`` is SQL text naming the rows' values ``u.<column>`` and the statement's own
+    parameters ``:name``; built once, its parameters made per call by :meth:`params`."""
+
+    def __init__(self, dialect: Dialect, table: Any, columns: list[str], sets: str, *, key: str = "id") -> None:
+        quote = dialect.identifier_preparer.quote
+        self.columns = columns
+        arrays = [f"CAST(:a{i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns)]
+        self.procs = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+        self.sql = text(
+            f"UPDATE {quote(table.name)} SET {sets} FROM unnest({', '.join(arrays)}) "
+            f"AS u({', '.join(quote(c) for c in columns)}) WHERE {quote(table.name)}.{quote(key)} = u.{quote(key)}"
+        )
+
+    def params(self, rows: Rows, **scalars: Any) -> dict[str, Any]:
+        """The statement's parameters for ``rows`` (dicts of ``columns``) and its own ``scalars``."""
+        out: dict[str, Any] = dict(scalars)
+        for i, (c, proc) in enumerate(zip(self.columns, self.procs, strict=True)):
+            values = [r[c] for r in rows]
+            out[f"a{i}"] = [proc(v) for v in values] if proc is not None else values
+        return out

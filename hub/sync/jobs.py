@@ -32,6 +32,7 @@ from hub.model import new_id
 from hub.store import tables as t
 from hub.store._any import constant, one_of
 from hub.store._claim import Claim
+from hub.store._combined import ArrayUpdate
 from hub.store._pending import pending, write
 from hub.store._upsert import dialect_insert, insert_ignore
 from hub.sync.stats import open_rows
@@ -458,15 +459,36 @@ _DONE = (
 )
 
 
+_DONE_ARRAYS: dict[str, ArrayUpdate] = {}  # PostgreSQL: the batch's rows in one statement
+
+
+def _done_arrays(conn: AsyncConnection) -> ArrayUpdate | None:
+    if conn.dialect.name != "postgresql":
+        return None
+    if "pg" not in _DONE_ARRAYS:
+        _DONE_ARRAYS["pg"] = ArrayUpdate(
+            conn.dialect,
+            J,
+            ["id", "attempts", "result"],
+            "status = 'done', attempts = u.attempts, result = u.result, lease_until = NULL, updated_at = :b_ts",
+        )
+    return _DONE_ARRAYS["pg"]
+
+
 async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) -> None:
     from hub.sync.failures import resolve_failures
 
     ts = now()
     async with hub.store.begin() as conn:
-        await conn.execute(
-            _DONE,
-            [{"b_id": j.id, "b_attempts": j.attempts + 1, "b_result": r or {}, "b_ts": ts} for j, r in done],
-        )
+        arrays = _done_arrays(conn)
+        if arrays is not None:
+            rows = [{"id": j.id, "attempts": j.attempts + 1, "result": r or {}} for j, r in done]
+            await conn.execute(arrays.sql, arrays.params(rows, b_ts=ts))
+        else:
+            await conn.execute(
+                _DONE,
+                [{"b_id": j.id, "b_attempts": j.attempts + 1, "b_result": r or {}, "b_ts": ts} for j, r in done],
+            )
         # a dead-lettered job always has errors (written with its failure): one that never failed has
         # no failure to close, and the batches of fresh jobs skip the statement
         await resolve_failures(conn, "job", [j.id for j, _ in done if j.errors])

@@ -26,6 +26,7 @@ from hub.store import inventory as inv
 from hub.store import orders as repo
 from hub.store import tables as t
 from hub.store._any import one_of
+from hub.store._combined import ArrayUpdate
 from hub.store._pending import pending
 from hub.sync.jobs import Inline
 
@@ -145,6 +146,24 @@ _SUBMITTED = (
 )
 
 
+_SUBMITTED_ARRAYS: list[ArrayUpdate] = []
+
+
+def _submitted_arrays(conn: AsyncConnection) -> ArrayUpdate:
+    """:data:`_SUBMITTED` for many rows in one PostgreSQL statement (built once)."""
+    if not _SUBMITTED_ARRAYS:
+        _SUBMITTED_ARRAYS.append(
+            ArrayUpdate(
+                conn.dialect,
+                _F,
+                ["id", "external_id"],
+                "external_id = u.external_id, updated_at = :b_ts, "
+                "status = CASE WHEN fulfillments.status = 'pending' THEN 'submitted' ELSE fulfillments.status END",
+            )
+        )
+    return _SUBMITTED_ARRAYS[0]
+
+
 @batch_operation("submit_fulfillment")
 async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[str, Any] | Exception]:
     """``submit_fulfillment`` jobs of one connection: their requests and orders loaded in two queries,
@@ -196,10 +215,15 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
         by_job = {j.id: j for j in jobs}
         ts = now()
         async with hub.store.begin() as conn:
-            await conn.execute(
-                _SUBMITTED,
-                [{"b_id": by_job[jid].object_id, "b_ext": r.external_id, "b_ts": ts} for jid, r in sent.items()],
-            )
+            if conn.dialect.name == "postgresql":  # one statement for the batch, not an execution per row
+                arrays = _submitted_arrays(conn)
+                ids = [{"id": by_job[jid].object_id, "external_id": r.external_id} for jid, r in sent.items()]
+                await conn.execute(arrays.sql, arrays.params(ids, b_ts=ts))
+            else:
+                await conn.execute(
+                    _SUBMITTED,
+                    [{"b_id": by_job[jid].object_id, "b_ext": r.external_id, "b_ts": ts} for jid, r in sent.items()],
+                )
         out.update({jid: _result(r) for jid, r in sent.items()})
     return out
 

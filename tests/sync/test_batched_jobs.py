@@ -48,8 +48,22 @@ async def test_forty_submissions_run_as_one_batch_each_call_once(hub: Hub, route
     router.routes["wms_orders"].side_effect = create
     await _orders(hub, 40)
     commits: list[int] = []
+    updates: list[str] = []
+
+    def seen(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+        if sql.startswith("UPDATE"):
+            updates.append(
+                sql.split(" SET")[0] + (" (executemany)" if many else "") + (" (arrays)" if "unnest" in sql else "")
+            )
+
     event.listen(hub.store.engine.sync_engine, "commit", lambda _c: commits.append(1))
+    event.listen(hub.store.engine.sync_engine, "before_cursor_execute", seen)
     await jobs.run_batch(hub, 100)
+    event.remove(hub.store.engine.sync_engine, "before_cursor_execute", seen)
+    # PostgreSQL: the external ids and the outcomes each written by one statement (UPDATE ... FROM
+    # unnest), not by an execution per row
+    assert updates[-2:] == ["UPDATE fulfillments (arrays)", "UPDATE sync_jobs (arrays)"], updates
+    assert not [u for u in updates if "executemany" in u], updates
     async with hub.store.connect() as c:
         subs = (await c.execute(select(t.sync_jobs).where(t.sync_jobs.c.operation == "submit_fulfillment"))).all()
         fuls = (await c.execute(select(t.fulfillments))).all()
