@@ -114,3 +114,24 @@ async def eventually(check: Callable[[], Awaitable[bool]], limit_s: float = 20.0
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def burst_worker(
+    functions: list[Any], redis_url: str, prefix: str, *, ctx: dict[str, Any] | None = None, poll_delay: float = 0.05
+) -> Any:
+    """An arq worker of the hub's queue ``prefix`` that runs what is queued (and due) and returns."""
+    from arq.worker import Worker
+
+    from hub.redis_urls import arq_settings
+    from hub.sync.queue import queue_name
+
+    return Worker(
+        functions=functions,
+        redis_settings=arq_settings(redis_url),
+        queue_name=queue_name(prefix),
+        burst=True,
+        poll_delay=poll_delay,
+        handle_signals=False,
+        keep_result=0,
+        ctx=ctx,
+    )

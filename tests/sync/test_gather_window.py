@@ -10,16 +10,14 @@ import time
 from typing import Any
 
 import pytest
-from arq.worker import Worker
 from sqlalchemy import func, select
 
-from hub.redis_urls import arq_settings
 from hub.runtime import Hub
 from hub.store import tables as t
 from hub.sync import inbox, worker
-from hub.sync.queue import ArqQueue, queue_name
+from hub.sync.queue import ArqQueue
 from tests.sync import toy
-from tests.sync.conftest import webhook
+from tests.sync.conftest import burst_worker, webhook
 
 
 async def _accept(h: Hub, prefix: str, n: int) -> None:
@@ -153,16 +151,7 @@ async def test_through_arq_the_windows_drain_runs_at_its_end_and_takes_its_order
 
     monkeypatch.setattr(inbox, "process_batch_waited", timed)
     hub.state["queue"] = queue = await ArqQueue.connect(redis_url, redis_prefix)
-    arq = Worker(
-        functions=[worker.drain_window],
-        redis_settings=arq_settings(redis_url),
-        queue_name=queue_name(redis_prefix),
-        burst=True,
-        poll_delay=0.02,
-        handle_signals=False,
-        keep_result=0,
-        ctx={"hub": hub},
-    )
+    arq = burst_worker([worker.drain_window], redis_url, redis_prefix, ctx={"hub": hub}, poll_delay=0.02)
     try:
         first = time.time()
         await _accept(hub, "w", 4)

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
-from arq.worker import Worker
 
-from hub.redis_urls import arq_settings, client
+from hub.redis_urls import client
 from hub.sync.queue import ArqQueue, queue_name
 from tests.conftest import REDIS
+from tests.sync.conftest import burst_worker
 
 SERVICE = "orderhub-test"
 
@@ -101,15 +101,7 @@ async def test_arq_enqueues_and_consumes_through_the_sentinel(sentinel_url: str,
         assert not await queue.enqueue("probe", "hello", job_id=job_id)  # coalesced, as on one server
         assert await direct.zcard(queue_name(redis_prefix)) == 1  # on the real master
 
-        worker = Worker(
-            functions=[probe],  # type: ignore[list-item]
-            redis_settings=arq_settings(sentinel_url),
-            queue_name=queue_name(redis_prefix),
-            burst=True,
-            poll_delay=0.05,
-            handle_signals=False,
-            keep_result=0,
-        )
+        worker = burst_worker([probe], sentinel_url, redis_prefix)
         try:
             await asyncio.wait_for(worker.main(), 20)
         finally:
