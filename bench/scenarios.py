@@ -137,10 +137,11 @@ async def ingest_phase(
     cpu = h.sampler.close_window()
     window = time.time() - load["start"]  # the CPU window: from the first request to the last processed
     # three plain scans joined here (a SQL join on 'order:' || external_id cannot use an index)
-    received = {
-        r.object_key: _ts(r.received_at)
-        for r in await h.sql("SELECT object_key, received_at FROM inbox WHERE connection = 'shop'")
-    }
+    inbox_rows = await h.sql("SELECT object_key, received_at, processed_at FROM inbox WHERE connection = 'shop'")
+    received = {r.object_key: _ts(r.received_at) for r in inbox_rows}
+    # a transaction marks its items processed at one time: orders per transaction (chunk) of this phase
+    phase = [r.processed_at for r in inbox_rows if r.processed_at is not None and _ts(r.received_at) >= load["start"]]
+    per_transaction = round(len(phase) / len(set(phase)), 1) if phase else None
     allocated_at = {
         r.order_id: _ts(r.at) for r in await h.sql("SELECT order_id, at FROM order_timeline WHERE kind = 'allocated'")
     }
@@ -180,6 +181,7 @@ async def ingest_phase(
         "webhook_to_allocated_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": pct(lat, 100)},
         # where in the run the slow ones are: a steady queue, or stalls of a second or two
         "webhook_to_allocated_p99_ms_per_second": [pct(by_second[sec], 99) for sec in sorted(by_second)],
+        "orders_per_transaction": per_transaction,
         "cpu_cores": cpu,
         "cpu_ms_per_order": {**cpu_ms, "hub_total": hub_ms},
         "projected_orders_per_second_on_idle_cores": round((os.cpu_count() or 1) * 1000 / hub_ms, 1)
@@ -248,6 +250,9 @@ async def ingest(o: Options) -> dict[str, Any]:
                 f"{at_rate['webhook_to_allocated_ms']['p50']} / {at_rate['webhook_to_allocated_ms']['p99']}"
             ),
             f"orders/s achieved @ {o.rate:g}/s offered": at_rate["orders_per_second"],
+            f"orders per transaction (max / @ {o.rate:g}/s)": (
+                f"{peak['orders_per_transaction']} / {at_rate['orders_per_transaction']}"
+            ),
             f"last 3PL submission after the first webhook @ {o.rate:g}/s, s": at_rate["submitted_to_3pl_seconds"],
         },
         "targets": [
