@@ -132,8 +132,8 @@ class QueueConfig(_Strict):
         default=50.0,
         ge=0,
         le=1000,
-        description="inbound items are handed to the workers in batches, at most one a this many ms while the inbox "
-        "keeps up (an item waits up to this long first; 0: at once, in whatever batch is there)",
+        description="while the inbox keeps up, inbound items are handed to the workers in windows of this many ms, "
+        "one claim and one transaction a window (an item waits up to this long first; 0: at once)",
     )
     intake_lag_target_ms: float = Field(
         default=50.0,

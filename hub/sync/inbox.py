@@ -114,7 +114,7 @@ async def nudge(hub: Hub) -> None:
     """
     queue = hub.state.get("queue")
     if queue is not None:
-        job_id, defer = drain_window(hub)
+        job_id, defer = gather_window(hub)
         if hub.state.get("last_nudge") == job_id:
             return  # this window's drain is already queued: it serves every webhook of the window
         hub.state["last_nudge"] = job_id
@@ -124,7 +124,7 @@ async def nudge(hub: Hub) -> None:
         task.add_done_callback(running.discard)
 
 
-def drain_window(hub: Hub) -> tuple[str, float | None]:
+def gather_window(hub: Hub) -> tuple[str, float | None]:
     """The ``drain`` job id of the current gather window and how long to defer it (to the window's
     end; None when ``inbox_gather_ms`` is 0: at once, one job per 50 ms)."""
     gather = hub.config.queue.inbox_gather_ms / 1000

@@ -1,6 +1,6 @@
 """``orderhub worker``: an arq worker. Any number may run, on any number of machines.
 
-Durable work is in the database; arq carries the nudges (``drain``, coalesced per 50 ms),
+Durable work is in the database; arq carries the nudges (``drain_window``, one per gather window),
 a one-second ``tick`` that picks up retries whose time has come and leases that expired
 (a SIGKILLed worker's items), and the pollers.
 """
