@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke check in under a minute")
     ap.add_argument("--rate", type=float, default=500.0, help="offered orders/s of the latency phase of ingest")
     ap.add_argument("--concurrency", type=int, default=64, help="requests in flight from the load generator")
-    ap.add_argument("--worker-concurrency", type=int, default=2, help="orderhub worker --concurrency")
+    ap.add_argument("--worker-concurrency", type=int, default=1, help="orderhub worker --concurrency")
     ap.add_argument(
         "--worker-nice",
         type=int,

@@ -75,7 +75,7 @@ def serve(host: str, port: int, worker: bool | None) -> None:
     "--concurrency",
     default=None,
     type=click.IntRange(1),
-    help="Jobs run at once by this worker (default 2: hub.sync.worker.DEFAULT_CONCURRENCY).",
+    help="Jobs run at once by this worker (default 1: hub.sync.worker.DEFAULT_CONCURRENCY).",
 )
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @click.option(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import cron
@@ -23,11 +24,13 @@ from hub.sync.queue import ArqQueue, bucket_id, queue_name
 log = get_logger("hub.worker")
 _BATCH = 100
 #: arq jobs a worker runs at once by default (``orderhub worker --concurrency``). Each drain applies
-#: its chunks of orders concurrently already; two drains keep a worker busy while one waits on I/O,
-#: and more interleave chunks that then meet at the stock rows and the event loop: on 2 cores (two
-#: workers, ingest of 10,000, alternating runs of similar speed) 2 gave 624-709 orders/s sustained
-#: and a webhook-to-allocated p99 of 276-486 ms at 500/s, where 4 gave 511-620 and 1,041-1,109 ms.
-DEFAULT_CONCURRENCY = 2
+#: its chunks of orders concurrently already, and more drains interleave chunks that then meet at the
+#: stock rows and the event loop: on 2 cores (two workers, alternating runs of similar speed) 2 gave
+#: 624-709 orders/s sustained where 4 gave 511-620 (session 9), and 1 gave 717-847 against 697-788
+#: for 2 (session 9) and 8 % less CPU an order on a burst, 3 % at a steady rate (session 10). The
+#: pollers and the backorder sweep run beside the jobs (:func:`_beside`), so one slot is never held
+#: by a long poll.
+DEFAULT_CONCURRENCY = 1
 
 
 def _clock() -> float:
@@ -152,7 +155,40 @@ async def tick(ctx: dict[str, Any]) -> int:
     return await drain(ctx, budget_s=0.9, until_empty=not _gathering(hub))
 
 
-async def poll(ctx: dict[str, Any]) -> int:
+#: How long a poll or a backorder sweep run beside the jobs may take before it is cancelled (as
+#: arq's job timeout did while they were jobs).
+BESIDE_TIMEOUT_S = 300.0
+
+
+def _beside(ctx: dict[str, Any], name: str, run: Callable[[], Awaitable[Any]]) -> bool:
+    """Start ``run()`` as a task of this worker beside its jobs, unless the previous one still runs;
+    the arq job that asks returns at once, so that a long poll holds none of the worker's job slots
+    (a worker running one job at a time would otherwise leave its inbox waiting). False when the
+    previous run is still going."""
+    tasks: dict[str, asyncio.Task[Any]] = ctx.setdefault("beside", {})
+    running = tasks.get(name)
+    if running is not None and not running.done():
+        return False
+
+    async def guarded() -> None:
+        try:
+            await asyncio.wait_for(run(), BESIDE_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next run (cron) tries again
+            log.warning(f"{name} failed", extra={"fields": {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}})
+
+    tasks[name] = asyncio.create_task(guarded())
+    return True
+
+
+async def poll(ctx: dict[str, Any]) -> bool:
+    """Start this worker's poll of every polling connection whose interval has passed, beside its
+    jobs (:func:`_beside`); False when its previous poll still runs."""
+    return _beside(ctx, "poll", lambda: poll_now(ctx))
+
+
+async def poll_now(ctx: dict[str, Any]) -> int:
     """Poll every polling connection whose interval has passed."""
     from hub.sync.polling import poll_once, polling_connections
 
@@ -181,11 +217,12 @@ async def poll(ctx: dict[str, Any]) -> int:
     return n
 
 
-async def backorder_sweep(ctx: dict[str, Any]) -> dict[str, int]:
-    """Promise dates from expected receipts; flag or cancel backorders past their age limit."""
+async def backorder_sweep(ctx: dict[str, Any]) -> bool:
+    """Start the backorder sweep beside the jobs (:func:`_beside`): promise dates from expected
+    receipts; flag or cancel backorders past their age limit."""
     from hub.orders.backorders import sweep
 
-    return await sweep(ctx["hub"])
+    return _beside(ctx, "backorder_sweep", lambda: sweep(ctx["hub"]))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -225,6 +262,10 @@ async def _maintenance(hub: Any, stop: asyncio.Event) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    for task in ctx.get("beside", {}).values():  # a poll under way is cancelled: the next one redoes it
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     hub = ctx.get("hub")
     if hub is not None:
         if "events_task" in hub.state:
