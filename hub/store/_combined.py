@@ -6,8 +6,9 @@ SQLAlchemy's and the event loop's fixed cost, and a thousand executions. Here co
 inserts (and ``ON CONFLICT ... DO NOTHING`` ones, and the lock-only ``ON CONFLICT ... DO UPDATE SET
 c = EXCLUDED.c WHERE false`` of coalesced jobs) become one statement of data-modifying CTEs, each
 reading its rows from arrays (``INSERT ... SELECT * FROM unnest(...)``): one round trip, one
-execution per table. Rows are inserted (and conflicting rows locked) in the order of the arrays. Rows keep their order (serial ids are given in the order written); foreign
-keys between the tables of one statement are checked at its end, once every row is in.
+execution per table. Rows keep their order (serial ids are given, and conflicting rows locked, in the
+order written); foreign keys between the tables of one statement are checked at its end, once every
+row is in. :class:`ArrayUpdate` does the same for an UPDATE of many rows with values of their own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ _Processors = list[list[Callable[[Any], Any] | None]]
 
 # statement text and bind processors by shape (tables, columns and conflict targets, in order)
 _SHAPES: dict[tuple[Any, ...], tuple[TextClause, _Processors]] = {}
+
+
+def _array_of(dialect: Dialect, column: Any) -> tuple[str, Callable[[Any], Any] | None]:
+    """The SQL array type of ``column`` and its type's bind processor."""
+    return f"{column.type.compile(dialect=dialect)}[]", column.type._cached_bind_processor(dialect)
+
+
+def _values(rows: Rows, column: str, proc: Callable[[Any], Any] | None) -> list[Any]:
+    """``column`` of every row, as ``executemany`` would send it (through the bind processor)."""
+    values = [r[column] for r in rows]
+    return [proc(v) for v in values] if proc is not None else values
+
+
+def _sets(clause: OnConflictDoUpdate) -> list[tuple[Any, Any]]:
+    sets = clause.update_values_to_set
+    return list(sets.items() if isinstance(sets, dict) else sets)
 
 
 def combinable(stmt: Insert) -> bool:
@@ -50,7 +67,7 @@ def combinable(stmt: Insert) -> bool:
 
 def _lock_only(clause: OnConflictDoUpdate) -> bool:
     """``DO UPDATE SET c = EXCLUDED.c, ... WHERE false``."""
-    sets = clause.update_values_to_set
+    sets = _sets(clause)
     return (
         isinstance(clause.update_whereclause, False_)
         and bool(sets)
@@ -59,7 +76,7 @@ def _lock_only(clause: OnConflictDoUpdate) -> bool:
             and isinstance(v, ColumnClause)
             and v.name == k
             and getattr(v.table, "name", None) == "excluded"
-            for k, v in (sets.items() if isinstance(sets, dict) else sets)
+            for k, v in sets
         )
     )
 
@@ -75,8 +92,7 @@ def _conflict(stmt: Insert) -> Conflict | None:
     target = tuple(str(e) for e in clause.inferred_target_elements or [])
     if isinstance(clause, OnConflictDoNothing):
         return ("nothing", target, ())
-    sets = clause.update_values_to_set
-    return ("lock", target, tuple(sorted(str(k) for k, _ in (sets.items() if isinstance(sets, dict) else sets))))
+    return ("lock", target, tuple(sorted(str(k) for k, _ in _sets(clause))))
 
 
 def _on_conflict(quote: Callable[[str], str], conflict: Conflict | None) -> str:
@@ -100,11 +116,11 @@ def _build(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextCla
         arrays: list[str] = []
         procs: list[Callable[[Any], Any] | None] = []
         for c in columns:
-            col = table.c[c]
             name = f"c{len(names)}"
             names.append(name)
-            arrays.append(f"CAST(:{name} AS {col.type.compile(dialect=dialect)}[])")
-            procs.append(col.type._cached_bind_processor(dialect))
+            array_type, proc = _array_of(dialect, table.c[c])
+            arrays.append(f"CAST(:{name} AS {array_type})")
+            procs.append(proc)
         on_conflict = _on_conflict(quote, _conflict(stmt))
         ctes.append(
             f"w{i} AS (INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
@@ -128,8 +144,7 @@ def combined(dialect: Dialect, groups: list[tuple[Insert, Rows]]) -> tuple[TextC
     params: dict[str, Any] = {}
     for (_stmt, rows), procs in zip(groups, processors, strict=True):
         for c, proc in zip(rows[0], procs, strict=True):
-            values = [r[c] for r in rows]
-            params[f"c{len(params)}"] = [proc(v) for v in values] if proc is not None else values
+            params[f"c{len(params)}"] = _values(rows, c, proc)
     return sql, params
 
 
@@ -137,23 +152,31 @@ class ArrayUpdate:
     """PostgreSQL: ``UPDATE table SET sets FROM unnest(arrays) AS u(columns) WHERE table.key = u.key``,
     many rows' changes in one statement and one execution (``executemany`` runs an UPDATE per row).
 
-    ``sets`` is SQL text naming the rows' values ``u.<column>`` and the statement's own
-    parameters ``:name``; built once, its parameters made per call by :meth:`params`."""
+    ``sets`` is SQL text naming the rows' values ``u.<column>`` and the statement's own parameters
+    ``:name``. Declared at import; the statement is built once per dialect."""
 
-    def __init__(self, dialect: Dialect, table: Any, columns: list[str], sets: str, *, key: str = "id") -> None:
+    def __init__(self, table: Any, columns: list[str], sets: str, *, key: str = "id") -> None:
+        self.table, self.columns, self.sets, self.key = table, columns, sets, key
+        self._built: dict[str, tuple[TextClause, list[Callable[[Any], Any] | None]]] = {}
+
+    def _build(self, dialect: Dialect) -> tuple[TextClause, list[Callable[[Any], Any] | None]]:
         quote = dialect.identifier_preparer.quote
-        self.columns = columns
-        arrays = [f"CAST(:a{i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns)]
-        self.procs = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
-        self.sql = text(
-            f"UPDATE {quote(table.name)} SET {sets} FROM unnest({', '.join(arrays)}) "
-            f"AS u({', '.join(quote(c) for c in columns)}) WHERE {quote(table.name)}.{quote(key)} = u.{quote(key)}"
+        typed = [_array_of(dialect, self.table.c[c]) for c in self.columns]
+        arrays = [f"CAST(:a{i} AS {array_type})" for i, (array_type, _) in enumerate(typed)]
+        name = quote(self.table.name)
+        sql = text(
+            f"UPDATE {name} SET {self.sets} FROM unnest({', '.join(arrays)}) "
+            f"AS u({', '.join(quote(c) for c in self.columns)}) WHERE {name}.{quote(self.key)} = u.{quote(self.key)}"
         )
+        return sql, [proc for _, proc in typed]
 
-    def params(self, rows: Rows, **scalars: Any) -> dict[str, Any]:
-        """The statement's parameters for ``rows`` (dicts of ``columns``) and its own ``scalars``."""
-        out: dict[str, Any] = dict(scalars)
-        for i, (c, proc) in enumerate(zip(self.columns, self.procs, strict=True)):
-            values = [r[c] for r in rows]
-            out[f"a{i}"] = [proc(v) for v in values] if proc is not None else values
-        return out
+    def statement(self, dialect: Dialect, rows: Rows, **scalars: Any) -> tuple[TextClause, dict[str, Any]]:
+        """The statement and its parameters for ``rows`` (dicts of ``columns``) and its own ``scalars``."""
+        built = self._built.get(dialect.name)
+        if built is None:
+            built = self._built[dialect.name] = self._build(dialect)
+        sql, procs = built
+        params: dict[str, Any] = dict(scalars)
+        for i, (c, proc) in enumerate(zip(self.columns, procs, strict=True)):
+            params[f"a{i}"] = _values(rows, c, proc)
+        return sql, params

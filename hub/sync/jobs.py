@@ -459,20 +459,12 @@ _DONE = (
 )
 
 
-_DONE_ARRAYS: dict[str, ArrayUpdate] = {}  # PostgreSQL: the batch's rows in one statement
-
-
-def _done_arrays(conn: AsyncConnection) -> ArrayUpdate | None:
-    if conn.dialect.name != "postgresql":
-        return None
-    if "pg" not in _DONE_ARRAYS:
-        _DONE_ARRAYS["pg"] = ArrayUpdate(
-            conn.dialect,
-            J,
-            ["id", "attempts", "result"],
-            "status = 'done', attempts = u.attempts, result = u.result, lease_until = NULL, updated_at = :b_ts",
-        )
-    return _DONE_ARRAYS["pg"]
+# PostgreSQL: a batch's outcomes in one statement
+_DONE_MANY = ArrayUpdate(
+    J,
+    ["id", "attempts", "result"],
+    "status = 'done', attempts = u.attempts, result = u.result, lease_until = NULL, updated_at = :b_ts",
+)
 
 
 async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) -> None:
@@ -480,10 +472,9 @@ async def _record_done_many(hub: Hub, done: list[tuple[Any, dict[str, Any]]]) ->
 
     ts = now()
     async with hub.store.begin() as conn:
-        arrays = _done_arrays(conn)
-        if arrays is not None:
+        if conn.dialect.name == "postgresql":
             rows = [{"id": j.id, "attempts": j.attempts + 1, "result": r or {}} for j, r in done]
-            await conn.execute(arrays.sql, arrays.params(rows, b_ts=ts))
+            await conn.execute(*_DONE_MANY.statement(conn.dialect, rows, b_ts=ts))
         else:
             await conn.execute(
                 _DONE,

@@ -146,22 +146,13 @@ _SUBMITTED = (
 )
 
 
-_SUBMITTED_ARRAYS: list[ArrayUpdate] = []
-
-
-def _submitted_arrays(conn: AsyncConnection) -> ArrayUpdate:
-    """:data:`_SUBMITTED` for many rows in one PostgreSQL statement (built once)."""
-    if not _SUBMITTED_ARRAYS:
-        _SUBMITTED_ARRAYS.append(
-            ArrayUpdate(
-                conn.dialect,
-                _F,
-                ["id", "external_id"],
-                "external_id = u.external_id, updated_at = :b_ts, "
-                "status = CASE WHEN fulfillments.status = 'pending' THEN 'submitted' ELSE fulfillments.status END",
-            )
-        )
-    return _SUBMITTED_ARRAYS[0]
+# PostgreSQL: :data:`_SUBMITTED` for a batch's rows in one statement
+_SUBMITTED_MANY = ArrayUpdate(
+    _F,
+    ["id", "external_id"],
+    "external_id = u.external_id, updated_at = :b_ts, "
+    "status = CASE WHEN fulfillments.status = 'pending' THEN 'submitted' ELSE fulfillments.status END",
+)
 
 
 @batch_operation("submit_fulfillment")
@@ -216,9 +207,8 @@ async def submit_fulfillment_batch(hub: Hub, jobs: list[Any]) -> dict[str, dict[
         ts = now()
         async with hub.store.begin() as conn:
             if conn.dialect.name == "postgresql":  # one statement for the batch, not an execution per row
-                arrays = _submitted_arrays(conn)
                 ids = [{"id": by_job[jid].object_id, "external_id": r.external_id} for jid, r in sent.items()]
-                await conn.execute(arrays.sql, arrays.params(ids, b_ts=ts))
+                await conn.execute(*_SUBMITTED_MANY.statement(conn.dialect, ids, b_ts=ts))
             else:
                 await conn.execute(
                     _SUBMITTED,

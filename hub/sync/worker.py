@@ -173,8 +173,6 @@ def _beside(ctx: dict[str, Any], name: str, run: Callable[[], Awaitable[Any]]) -
     async def guarded() -> None:
         try:
             await asyncio.wait_for(run(), BESIDE_TIMEOUT_S)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the next run (cron) tries again
             log.warning(f"{name} failed", extra={"fields": {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}})
 
@@ -297,8 +295,9 @@ def make_worker(
         # each other's runs for their own and skip them
         cron_jobs=[
             cron(tick, name=f"cron:{queue}:tick", second=set(range(60)), run_at_startup=True, timeout=120),
-            cron(poll, name=f"cron:{queue}:poll", second={0, 10, 20, 30, 40, 50}, unique=True, timeout=300),
-            cron(backorder_sweep, name=f"cron:{queue}:backorder_sweep", second={30}, unique=True, timeout=300),
+            # these two only start a task beside the jobs (bounded by BESIDE_TIMEOUT_S) and return
+            cron(poll, name=f"cron:{queue}:poll", second={0, 10, 20, 30, 40, 50}, unique=True),
+            cron(backorder_sweep, name=f"cron:{queue}:backorder_sweep", second={30}, unique=True),
         ],
         on_startup=startup,
         on_shutdown=shutdown,
