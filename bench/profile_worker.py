@@ -2,6 +2,7 @@
 
     python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--stage inbox|jobs|inline]
                                    [--batch N] [--statements N] [--pyinstrument FILE.html|FILE.txt]
+                                   [--cprofile FILE.pstats]
 
 Creates a fresh database, stocks 100 SKUs over three locations, stores ``--orders`` signed Shopify
 ``orders/create`` webhooks through ``inbox.accept`` (as the API does), then times the worker's
@@ -34,7 +35,13 @@ from bench._load import shopify_orders
 
 
 async def run(
-    orders: int, db: str, profile: str | None, batch: int, stage: str = "inbox", show_statements: int = 0
+    orders: int,
+    db: str,
+    profile: str | None,
+    batch: int,
+    stage: str = "inbox",
+    show_statements: int = 0,
+    cprofile: str | None = None,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy import event, update
@@ -101,6 +108,11 @@ async def run(
 
             profiler = Profiler(async_mode="enabled")
             profiler.start()
+        elif profile is None and cprofile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         # the store's upkeep beside the timed loop, as every worker runs it (hub.sync.worker._maintenance):
         # without it the tables are never analysed and PostgreSQL keeps the plans it made for empty ones
         stop = asyncio.Event()
@@ -117,7 +129,10 @@ async def run(
         stop.set()
         await upkeep
         pg = _pg_cpu() - pg0
-        if profiler is not None and profile:
+        if profiler is not None and cprofile and not profile:
+            profiler.disable()
+            profiler.dump_stats(cprofile)
+        elif profiler is not None and profile:
             profiler.stop()
             out = (
                 profiler.output_html()
@@ -195,10 +210,14 @@ def main() -> None:
         "--pyinstrument", metavar="FILE", help="write a pyinstrument profile of the stage (.html, else text)"
     )
     p.add_argument(
+        "--cprofile", metavar="FILE", help="write a cProfile dump of the stage (read it with pstats: self times)"
+    )
+    p.add_argument(
         "--statements", type=int, default=0, metavar="N", help="also list the N most frequent SQL statements"
     )
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch, a.stage, a.statements)), indent=1))
+    result = asyncio.run(run(a.orders, a.db, a.pyinstrument, a.batch, a.stage, a.statements, a.cprofile))
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
