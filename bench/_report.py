@@ -135,6 +135,14 @@ def latest() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _probe(doc: dict[str, Any]) -> str:
+    """The VM's speed at the run (the speed probe before / after, ms: larger is slower), if recorded."""
+    p = doc.get("speed_probe_ms")
+    if not isinstance(p, dict) or p.get("before") is None:
+        return ""
+    return f", probe {p.get('before'):g} / {p.get('after'):g} ms"
+
+
 def markdown_table(docs: dict[str, dict[str, Any]]) -> str:
     lines = ["| scenario | size | target | measured | met | run |", "| --- | --- | --- | --- | --- | --- |"]
     for name in ORDER:
@@ -145,7 +153,7 @@ def markdown_table(docs: dict[str, dict[str, Any]]) -> str:
             size = ", ".join(f"{k} {v}" for k, v in doc.get("settings", {}).items() if isinstance(v, int))
             lines.append(
                 f"| {name} | {size} | {t['target']} {t['goal']} | {t['value']} | {'yes' if t['met'] else '**no**'} "
-                f"| {doc['at'][:10]}, {doc['machine']['cores']} cores, load {doc.get('load_average_1m')} |"
+                f"| {doc['at'][:10]}, {doc['machine']['cores']} cores, load {doc.get('load_average_1m')}{_probe(doc)} |"
             )
     lines += ["", "| scenario | figure | value |", "| --- | --- | --- |"]
     for name in ORDER:

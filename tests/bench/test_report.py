@@ -1,4 +1,4 @@
-"""bench._report.latest: the newest run of each scenario by its own time, whatever its file is called."""
+"""bench._report: the newest run of each scenario by its own time, whatever its file is called, and its table."""
 
 from __future__ import annotations
 
@@ -20,3 +20,19 @@ def test_the_newest_run_wins_whatever_the_file_name(tmp_path: Path, monkeypatch:
     for name, at in runs.items():
         (tmp_path / name).write_text(json.dumps({"benchmark": "ingest", "at": at}))
     assert _report.latest()["ingest"]["at"] == "2026-12-02T04:44:03+00:00"
+
+
+def test_the_table_shows_the_vm_speed_of_each_run() -> None:
+    doc = {
+        "benchmark": "replay",
+        "at": "2026-12-03T09:00:00+00:00",
+        "machine": {"cores": 2},
+        "load_average_1m": 2.9,
+        "settings": {"failures": 10000},
+        "targets": [{"target": "replays/s", "goal": ">= 1000", "value": 705.7, "met": False}],
+        "speed_probe_ms": {"before": 168.7, "after": 138.6},
+    }
+    row = _report.markdown_table({"replay": doc}).splitlines()[2]
+    assert row.endswith("| 2026-12-03, 2 cores, load 2.9, probe 168.7 / 138.6 ms |")
+    del doc["speed_probe_ms"]  # runs before session 9 did not time the probe
+    assert _report.markdown_table({"replay": doc}).splitlines()[2].endswith("load 2.9 |")
