@@ -11,6 +11,7 @@ and head's median against base's, and the speed probe (the fixed loop each run t
 slow minute can be told from a slow change. ``--json`` prints the runs and the medians instead. Nothing is written to ``bench/results/``.
 
     python -m bench.ab --base HEAD~1 --rounds 3 -- ingest --orders 4000 --rate-orders 4000 --rate 200 --workers 2
+    python -m bench.ab --base HEAD --base-args "--inbox-gather-ms 0" -- ingest --orders 2000 --workers 2
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -138,11 +140,19 @@ def run_bench(side: str, where: Path, args: list[str]) -> dict[str, Any]:
     return doc
 
 
-def compare(base_dir: Path, head_dir: Path, args: list[str], rounds: int, run: Runner = run_bench) -> dict[str, Any]:
-    """Run both sides alternately; every run's result by side."""
+def compare(
+    base_dir: Path,
+    head_dir: Path,
+    args: list[str],
+    rounds: int,
+    run: Runner = run_bench,
+    extra: tuple[list[str], list[str]] = ([], []),
+) -> dict[str, Any]:
+    """Run both sides alternately (``extra``: options added to the base's and to the head's runs);
+    every run's result by side."""
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
     for side in order_of_rounds(rounds):
-        doc = run(side, base_dir if side == "base" else head_dir, args)
+        doc = run(side, base_dir if side == "base" else head_dir, [*args, *extra[0 if side == "base" else 1]])
         runs[side].append(doc)
         print(f"{side} run {len(runs[side])} done", file=sys.stderr, flush=True)
     return runs
@@ -161,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         "--figure", action="append", default=[], help="also show figures whose dotted path contains this (repeatable)"
     )
     ap.add_argument("--only", action="store_true", help="show only the --figure figures, not the default ones")
+    ap.add_argument(
+        "--base-args",
+        default="",
+        metavar="ARGS",
+        help='options added to the base side\'s runs only, e.g. "--inbox-gather-ms 0" (with --base HEAD: a '
+        "before/after of a setting)",
+    )
+    ap.add_argument("--head-args", default="", metavar="ARGS", help="options added to this checkout's runs only")
     ap.add_argument("--json", action="store_true", help="print the runs and the medians as JSON")
     a = ap.parse_args(argv)
     if not bench_args:
@@ -176,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot check out {a.base!r}: {added.stderr.strip()}", file=sys.stderr)
             return 2
         try:
-            runs = compare(base_dir, ROOT, bench_args, a.rounds)
+            runs = compare(
+                base_dir, ROOT, bench_args, a.rounds, extra=(shlex.split(a.base_args), shlex.split(a.head_args))
+            )
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_dir)], cwd=ROOT, check=False)
     figures = a.figure if a.only else [*DEFAULT_FIGURES, *a.figure]
@@ -184,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps({"base": a.base, "args": bench_args, "runs": runs, "figures": rows}, indent=1))
     else:
-        print(f"base {a.base} against this checkout, {a.rounds} run(s) each: python -m bench {' '.join(bench_args)}")
+        sides = f"base {a.base} {a.base_args}".rstrip() + " against this checkout " + a.head_args
+        print(f"{sides.rstrip()}, {a.rounds} run(s) each: python -m bench {' '.join(bench_args)}")
         print(render(rows))
     return 0
 

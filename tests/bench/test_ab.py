@@ -70,3 +70,14 @@ def test_the_benchmark_must_follow_a_double_dash(capsys: pytest.CaptureFixture[s
 def test_an_unknown_revision_is_refused_before_any_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert ab.main(["--base", "no-such-revision-xyz", "--", "ingest"]) == 2
     assert "cannot check out 'no-such-revision-xyz'" in capsys.readouterr().err
+
+
+def test_each_side_can_get_its_own_options(tmp_path: Path) -> None:
+    seen: dict[str, list[str]] = {}
+
+    def fake(side: str, where: Path, args: list[str]) -> dict[str, Any]:
+        seen[side] = args
+        return {}
+
+    ab.compare(tmp_path, tmp_path, ["ingest"], rounds=1, run=fake, extra=(["--inbox-gather-ms", "0"], []))
+    assert seen == {"base": ["ingest", "--inbox-gather-ms", "0"], "head": ["ingest"]}
