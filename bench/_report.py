@@ -138,9 +138,12 @@ def latest() -> dict[str, dict[str, Any]]:
 def _probe(doc: dict[str, Any]) -> str:
     """The VM's speed at the run (the speed probe before / after, ms: larger is slower), if recorded."""
     p = doc.get("speed_probe_ms")
-    if not isinstance(p, dict) or p.get("before") is None:
+    if not isinstance(p, dict) or not isinstance(p.get("before"), (int, float)):
         return ""
-    return f", probe {p.get('before'):g} / {p.get('after'):g} ms"
+    after = p.get("after")
+    return (
+        f", probe {p['before']:g} / {after:g} ms" if isinstance(after, (int, float)) else f", probe {p['before']:g} ms"
+    )
 
 
 def markdown_table(docs: dict[str, dict[str, Any]]) -> str:

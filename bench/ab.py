@@ -122,7 +122,8 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 def run_bench(side: str, where: Path, args: list[str]) -> dict[str, Any]:
     """One ``python -m bench`` run of the code in ``where``; its JSON result."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(where), os.environ.get("PYTHONPATH", "")]).rstrip(":")}
+    path = [str(where), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--no-record", "--json"],
         cwd=where,
@@ -147,7 +148,7 @@ def compare(
     rounds: int,
     run: Runner = run_bench,
     extra: tuple[list[str], list[str]] = ([], []),
-) -> dict[str, Any]:
+) -> dict[str, list[dict[str, Any]]]:
     """Run both sides alternately (``extra``: options added to the base's and to the head's runs);
     every run's result by side."""
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}

@@ -1,8 +1,8 @@
 """The worker's stages in one process, for profiling: CPU and SQL statements per order.
 
     python -m bench.profile_worker [--orders 1000] [--db postgres|sqlite] [--stage inbox|jobs|inline]
-                                   [--batch N] [--statements N] [--pyinstrument FILE.html|FILE.txt]
-                                   [--cprofile FILE.pstats]
+                                   [--batch N] [--statements N]
+                                   [--pyinstrument FILE.html|FILE.txt | --cprofile FILE.pstats]
 
 Creates a fresh database, stocks 100 SKUs over three locations, stores ``--orders`` signed Shopify
 ``orders/create`` webhooks through ``inbox.accept`` (as the API does), then times the worker's
@@ -102,17 +102,17 @@ async def run(
                 await conn.execute(update(t.sync_jobs).values(next_run_at=now()))
         event.listen(hub.store.engine.sync_engine, "before_cursor_execute", count)
         freeze_startup_objects()  # as orderhub worker does once it has started
-        profiler = None
+        profiler = cprofiler = None
         if profile:
             from pyinstrument import Profiler
 
             profiler = Profiler(async_mode="enabled")
             profiler.start()
-        elif profile is None and cprofile:
+        elif cprofile:
             import cProfile
 
-            profiler = cProfile.Profile()
-            profiler.enable()
+            cprofiler = cProfile.Profile()
+            cprofiler.enable()
         # the store's upkeep beside the timed loop, as every worker runs it (hub.sync.worker._maintenance):
         # without it the tables are never analysed and PostgreSQL keeps the plans it made for empty ones
         stop = asyncio.Event()
@@ -129,10 +129,10 @@ async def run(
         stop.set()
         await upkeep
         pg = _pg_cpu() - pg0
-        if profiler is not None and cprofile and not profile:
-            profiler.disable()
-            profiler.dump_stats(cprofile)
-        elif profiler is not None and profile:
+        if cprofiler is not None and cprofile:
+            cprofiler.disable()
+            cprofiler.dump_stats(cprofile)
+        if profiler is not None and profile:
             profiler.stop()
             out = (
                 profiler.output_html()
@@ -206,10 +206,11 @@ def main() -> None:
         default="inbox",
         help="the stage to time (inline: the inbox with each batch's 3PL submissions sent after its commit)",
     )
-    p.add_argument(
+    profilers = p.add_mutually_exclusive_group()
+    profilers.add_argument(
         "--pyinstrument", metavar="FILE", help="write a pyinstrument profile of the stage (.html, else text)"
     )
-    p.add_argument(
+    profilers.add_argument(
         "--cprofile", metavar="FILE", help="write a cProfile dump of the stage (read it with pstats: self times)"
     )
     p.add_argument(
