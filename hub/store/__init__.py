@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.store._pending import PENDING, Pending, flush_pending, install_autoflush
+from hub.store._pending import attach, detach, flush_pending, install_autoflush
 from hub.store.engine import is_sqlite, make_engine
 
 
@@ -44,12 +44,12 @@ class Store:
         buffered table flushes first (``hub.store._pending``).
         """
         async with self.engine.begin() as conn:
-            conn.info[PENDING] = Pending()
+            attach(conn)
             try:
                 yield conn
                 await flush_pending(conn)
             finally:
-                conn.info.pop(PENDING, None)
+                detach(conn)
 
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.engine.connect()

@@ -38,8 +38,6 @@ from sqlalchemy.sql.util import find_tables
 
 from hub.store._combined import combinable, combined
 
-PENDING = "orderhub.pending"
-
 
 class Pending:
     """The buffered inserts of one transaction, grouped by statement, in first-written order."""
@@ -130,10 +128,27 @@ class Deferred:
         raise NotImplementedError
 
 
+#: The buffer of each transaction open in ``Store.begin``, by the id of its (sync) ``Connection``:
+#: one dict lookup, where ``conn.info`` goes through four of SQLAlchemy's proxy properties (the hot
+#: path asks about thirty times an order). An entry lives exactly as long as its transaction.
+_OPEN: dict[int, Pending] = {}
+
+
+def attach(conn: AsyncConnection) -> Pending:
+    """Give the transaction on ``conn`` a buffer (``Store.begin``); :func:`detach` when it ends."""
+    buf = _OPEN[id(conn.sync_connection)] = Pending()
+    return buf
+
+
+def detach(conn: AsyncConnection) -> None:
+    """Forget the buffer of the transaction on ``conn`` (whatever it still holds is dropped)."""
+    _OPEN.pop(id(conn.sync_connection), None)
+
+
 def pending(conn: AsyncConnection | Connection) -> Pending | None:
     """The buffer of a transaction opened by ``Store.begin`` (None: write at once)."""
-    buf: Pending | None = conn.info.get(PENDING)
-    return buf
+    sync = conn.sync_connection if type(conn) is AsyncConnection else conn
+    return _OPEN.get(id(sync))
 
 
 async def write(
@@ -251,7 +266,7 @@ def _touched_cached(clause: Any) -> frozenset[str] | None:
 
 
 def _autoflush(conn: Connection, clause: Any, *_args: Any, **_kw: Any) -> None:
-    buf = conn.info.get(PENDING)
+    buf = _OPEN.get(id(conn))
     if buf is None or buf.flushing:
         return
     if buf.watch and (
