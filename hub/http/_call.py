@@ -96,6 +96,8 @@ async def call(
     """
     if policy is None:
         policy = client.retry if isinstance(client, HubClient) else DEFAULT_POLICY
+    if "headers" in kwargs and isinstance(client, HubClient) and kwargs["headers"] == client.default_headers:
+        kwargs = {k: v for k, v in kwargs.items() if k != "headers"}  # the client sends them anyway
     if "json" in kwargs:
         kwargs = _json_body(kwargs)
     if not retry:
@@ -170,10 +172,19 @@ def _json_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     a 3PL submission's CPU): the same compact UTF-8 JSON, sent as ``content`` with its Content-Type."""
     out = dict(kwargs)
     out["content"] = orjson.dumps(out.pop("json"), option=orjson.OPT_NON_STR_KEYS)
-    headers = httpx.Headers(out.get("headers"))
-    headers.setdefault("Content-Type", "application/json")
-    out["headers"] = headers
+    headers = out.get("headers")
+    if headers is None:
+        out["headers"] = _JSON_TYPE
+    elif type(headers) is dict and all(type(k) is str and k.lower() != "content-type" for k in headers):
+        out["headers"] = {**headers, **_JSON_TYPE}  # a plain dict: no httpx.Headers built twice
+    else:
+        merged = httpx.Headers(headers)
+        merged.setdefault("Content-Type", "application/json")
+        out["headers"] = merged
     return out
+
+
+_JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def _fatal(response: httpx.Response, where: str, who: str, conn: str | None, secrets: frozenset[str]) -> FatalError:

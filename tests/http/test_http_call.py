@@ -165,6 +165,25 @@ async def test_a_json_body_is_sent_as_compact_utf8_json_with_its_content_type(de
     assert second.headers["content-type"] == "application/vnd.api+json"  # the caller's own type is kept
 
 
+async def test_headers_equal_to_the_clients_are_sent_once_and_others_still_apply(demo: Connector) -> None:
+    router = respx.Router()
+    route = router.post(URL).respond(200)
+    token = {"X-Shopify-Access-Token": demo.auth_headers()["X-Shopify-Access-Token"]}
+    async with mocked(demo, router) as client:
+        await call(client, "POST", URL, json=BODY, headers=demo.auth_headers())  # as the connectors pass them
+        await call(client, "POST", URL, json=BODY, headers={**token, "X-Request-Id": "r1"})
+        client.headers = {"X-Shopify-Access-Token": "rotated"}  # a new token replaces the defaults
+        await call(client, "POST", URL, json=BODY, headers=demo.auth_headers())
+        await call(client, "POST", URL, json=BODY)
+    first, second, third, fourth = (c.request for c in route.calls)
+    assert first.headers.get_list("x-shopify-access-token") == [token["X-Shopify-Access-Token"]]
+    assert first.headers["content-type"] == "application/json"
+    assert second.headers["x-request-id"] == "r1"
+    # the call's own headers win over the client's changed defaults, as in httpx
+    assert third.headers.get_list("x-shopify-access-token") == [token["X-Shopify-Access-Token"]]
+    assert fourth.headers.get_list("x-shopify-access-token") == ["rotated"]
+
+
 async def test_a_call_answered_at_once_builds_no_retry_machinery(
     demo: Connector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
