@@ -2,8 +2,9 @@
 
 Same behaviour as ``httpx_aiohttp.AiohttpTransport`` (whose connection pool, TLS and exception
 mapping it reuses), but a response with a known ``Content-Length`` up to ``BUFFER_LIMIT`` is read
-in one ``read()`` inside the transport instead of through an async chunk iterator, and timeouts
-objects are cached. Larger or chunked bodies still stream.
+in one ``read()`` inside the transport instead of through an async chunk iterator (and, unless it
+is content-encoded, handed to httpx as read), and timeouts objects are cached. Larger or chunked
+bodies still stream.
 """
 
 from __future__ import annotations
@@ -67,13 +68,15 @@ class HubTransport(AiohttpTransport):
                     content = await response.read()
                 finally:
                     response.release()
-                return httpx.Response(
-                    status_code=response.status,
-                    headers=response.raw_headers,
-                    content=content,
-                    request=request,
-                    extensions=extensions,
-                )
+                if response.headers.get("Content-Encoding", "identity") != "identity":  # httpx decodes it
+                    return httpx.Response(
+                        status_code=response.status,
+                        headers=response.raw_headers,
+                        content=content,
+                        request=request,
+                        extensions=extensions,
+                    )
+                return _read(response.status, response.raw_headers, content, request, extensions)
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
@@ -81,3 +84,18 @@ class HubTransport(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
+
+
+def _read(
+    status: int, headers: Any, content: bytes, request: httpx.Request, extensions: dict[str, Any]
+) -> httpx.Response:
+    """A response whose body is already read (and not encoded): what ``httpx.Response(content=...)``
+    gives, without passing the bytes through its stream, decoder and chunker to read them back."""
+    response = httpx.Response(
+        status_code=status, headers=headers, stream=httpx.ByteStream(content), request=request, extensions=extensions
+    )
+    response._content = content
+    response._num_bytes_downloaded = len(content)
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response

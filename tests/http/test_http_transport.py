@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 
 import pytest
@@ -31,10 +32,29 @@ async def server() -> AsyncIterator[str]:
         await asyncio.sleep(0.5)
         return web.json_response({})
 
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/ok", "Set-Cookie": "session=abc; Path=/"})
+
+    async def gzipped(request: web.Request) -> web.Response:
+        body = gzip.compress(b'{"compressed": true}')
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for _ in range(3):
+            await resp.write(b"x" * 1000)
+        await resp.write_eof()
+        return resp
+
     app = web.Application()
     app.router.add_get("/ok", ok)
     app.router.add_post("/flaky", flaky)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/moved", moved)
+    app.router.add_get("/chunked", chunked)
+    app.router.add_get("/gzipped", gzipped)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -109,3 +129,43 @@ async def test_a_response_read_whole_is_freed_without_the_garbage_collector(demo
             assert gone() is None
         finally:
             gc.enable()
+
+
+async def test_the_short_send_path_gives_what_httpx_gives(demo: Connector, server: str) -> None:
+    """A connection's client sends straight to its transport (no auth, hooks or redirects to
+    handle); its responses carry what httpx's own path sets, and a client with an event hook still
+    takes httpx's path."""
+    import httpx
+
+    async with client_for(demo) as client:
+        assert client._plain()
+        moved = await client.get(f"{server}/moved")
+        assert moved.status_code == 302 and moved.request.url == f"{server}/moved"
+        assert moved.next_request is not None and moved.next_request.url == f"{server}/ok"
+        assert moved.elapsed.total_seconds() > 0
+        assert client.cookies.get("session") == "abc"
+        plain = await client.get(f"{server}/ok")  # read whole by the transport
+        assert plain.is_stream_consumed and plain.is_closed and plain.num_bytes_downloaded == len(plain.content)
+        assert (await client.get(f"{server}/gzipped")).json() == {"compressed": True}  # decoded by httpx
+        body = await client.get(f"{server}/chunked")  # no Content-Length: streamed by the transport, read here
+        assert body.content == b"x" * 3000 and isinstance(body.stream, httpx.ByteStream)
+        seen: list[str] = []
+
+        async def hook(request: httpx.Request) -> None:
+            seen.append(str(request.url))
+
+        client.event_hooks = {"request": [hook], "response": []}
+        assert not client._plain()
+        assert (await client.get(f"{server}/ok")).json()["q"] == ""
+        assert seen == [f"{server}/ok"]
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get(f"{server}/ok")
+
+
+async def test_memoised_header_merges_follow_changes_of_the_client_headers(demo: Connector, server: str) -> None:
+    async with client_for(demo) as client:
+        assert (await client.get(f"{server}/ok")).json()["token"] == "shpat_0123456789abcdef"
+        client.headers["X-Shopify-Access-Token"] = "shpat_rotated"  # in place
+        assert (await client.get(f"{server}/ok")).json()["token"] == "shpat_rotated"
+        client.headers = {"X-Shopify-Access-Token": "shpat_assigned"}
+        assert (await client.get(f"{server}/ok", headers={"X-Other": "1"})).json()["token"] == "shpat_assigned"
