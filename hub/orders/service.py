@@ -263,6 +263,7 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
     assert plan is not None
     order_had_backorders = bool(order.backordered)
     ts = now()
+    decision = plan.decision(ts)  # built once: its details list every candidate
     fresh = [a.model_copy(update={"status": AllocationStatus.RESERVED}) for a in plan.reservations]
     allocations = [*order.allocations, *fresh]
     target = plan.status
@@ -278,7 +279,7 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
         update={
             "allocations": allocations,
             "backordered": plan.backordered_json(),
-            "decisions": [*order.decisions, plan.decision(ts)],
+            "decisions": [*order.decisions, decision],
             "promise": promise,
         }
     )
@@ -301,10 +302,10 @@ async def allocate(hub: Hub, conn: AsyncConnection, order: Order) -> Order:
     if plan.reservations:
         await stock_changed(hub, conn, {a.sku for a in plan.reservations}, cause="reservation")
         await outbox.emit(conn, "order.allocated", order, object_id=order.id, connection=order.connection)
-        await _timeline(conn, order, "allocated", plan.decision(ts).summary)
+        await _timeline(conn, order, "allocated", decision.summary)
     if plan.backordered:
         await outbox.emit(conn, "order.backordered", order, object_id=order.id, connection=order.connection)
-        await _timeline(conn, order, "backordered", plan.decision(ts).summary)
+        await _timeline(conn, order, "backordered", decision.summary)
     if promise is not None:
         await _kpi_set(conn, order.id, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
     if plan.reservations:
