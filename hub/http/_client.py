@@ -192,7 +192,7 @@ class HubClient(httpx.AsyncClient):
         a change of the client's headers, even in place, is seen (their items are compared)."""
         if headers is None:
             key: Any = None
-        elif type(headers) is dict and len(headers) <= 4:
+        elif type(headers) is dict and len(headers) <= 4 and all(type(v) is str for v in headers.values()):
             key = tuple(headers.items())
         else:
             return super()._merge_headers(headers)
