@@ -96,8 +96,6 @@ async def call(
     """
     if policy is None:
         policy = client.retry if isinstance(client, HubClient) else DEFAULT_POLICY
-    if "headers" in kwargs and isinstance(client, HubClient) and kwargs["headers"] == client.default_headers:
-        kwargs = {k: v for k, v in kwargs.items() if k != "headers"}  # the client sends them anyway
     if "json" in kwargs:
         kwargs = _json_body(kwargs)
     if not retry:

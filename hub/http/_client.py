@@ -137,11 +137,6 @@ class HubClient(httpx.AsyncClient):
     """``httpx.AsyncClient`` that knows its connection: id, rate limiter, retry policy and secrets
     (the values redacted from snapshots). Use it like any httpx client, or through :func:`hub.http.call`."""
 
-    #: the headers last given as a dict (``headers=`` or ``client.headers = {...}``): :func:`hub.http.call`
-    #: leaves out a request's ``headers=`` equal to them, which the client sends anyway (merging them
-    #: again is a fifth of building a request). Change headers by assigning, not in place.
-    default_headers: dict[str, str] | None = None
-
     def __init__(
         self,
         *,
@@ -159,16 +154,6 @@ class HubClient(httpx.AsyncClient):
         self.limiter = limiter
         self.retry = retry
         self.secrets = secrets
-
-    @property
-    def headers(self) -> httpx.Headers:
-        """As httpx's (setting it replaces :attr:`default_headers` too)."""
-        return self._headers
-
-    @headers.setter
-    def headers(self, headers: Any) -> None:
-        httpx.AsyncClient.headers.fset(self, headers)  # type: ignore[attr-defined]
-        self.default_headers = dict(headers) if isinstance(headers, dict) else None
 
     def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
         """As httpx's, with the parsed, base-merged URL of a string path memoised (httpx URL parsing

@@ -165,7 +165,7 @@ async def test_a_json_body_is_sent_as_compact_utf8_json_with_its_content_type(de
     assert second.headers["content-type"] == "application/vnd.api+json"  # the caller's own type is kept
 
 
-async def test_headers_equal_to_the_clients_are_sent_once_and_others_still_apply(demo: Connector) -> None:
+async def test_a_calls_headers_merge_with_the_clients_and_follow_their_changes(demo: Connector) -> None:
     router = respx.Router()
     route = router.post(URL).respond(200)
     token = {"X-Shopify-Access-Token": demo.auth_headers()["X-Shopify-Access-Token"]}
