@@ -223,12 +223,12 @@ class HubClient(httpx.AsyncClient):
             response = await self._transport_for_url(request.url).handle_async_request(request)
         response.request = request
         try:
-            if not hasattr(response, "_content"):  # a streamed body (large or chunked): read it now
-                await response.aread()
-                response.stream = httpx.ByteStream(response.content)
+            await response.aread()  # a no-op for a body the transport read whole; a streamed one is read now
         except BaseException:
             await response.aclose()
             raise
+        if not isinstance(response.stream, httpx.ByteStream):
+            response.stream = httpx.ByteStream(response.content)
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         self._cookies.extract_cookies(response)
         response.default_encoding = self._default_encoding
