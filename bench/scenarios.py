@@ -181,6 +181,12 @@ async def ingest_phase(
         "webhook_to_allocated_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": pct(lat, 100)},
         # where in the run the slow ones are: a steady queue, or stalls of a second or two
         "webhook_to_allocated_p99_ms_per_second": [pct(by_second[sec], 99) for sec in sorted(by_second)],
+        # open loop: request i was due at start + i / rate, so its second is i // rate
+        "ack_p99_ms_per_second": [
+            pct(load["ack_ms"][i : i + int(rate)], 99) for i in range(0, len(load["ack_ms"]), int(rate))
+        ]
+        if rate
+        else None,
         "orders_per_transaction": per_transaction,
         "cpu_cores": cpu,
         "cpu_ms_per_order": {**cpu_ms, "hub_total": hub_ms},

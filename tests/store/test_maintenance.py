@@ -4,10 +4,10 @@ on the real PostgreSQL, by one worker at a time."""
 from __future__ import annotations
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from hub.store import Store
-from hub.store.maintenance import _LOCK_KEY, TableStats, maintain, plan
+from hub.store.maintenance import _LOCK_KEY, ANALYZE_INTERVAL_SECONDS, TableStats, maintain, plan
 from tests.conftest import PG_ADMIN
 
 
@@ -26,6 +26,21 @@ def test_a_table_is_analysed_after_ten_percent_of_changes_and_a_new_one_after_fi
     assert plan([TableStats("inbox", live=10_000, dead=500, modified_since_analyze=1_100)]) == [
         ("inbox", "vacuum analyze")
     ]
+
+
+def test_a_table_analysed_within_the_minute_waits_unless_it_doubled() -> None:
+    recent, old = ANALYZE_INTERVAL_SECONDS / 2, ANALYZE_INTERVAL_SECONDS + 1
+
+    def grown(modified: int, since: float | None) -> TableStats:
+        return TableStats("orders", live=20_000, dead=0, modified_since_analyze=modified, seconds_since_analyze=since)
+
+    assert plan([grown(3_000, recent)]) == []  # past 10 %, but analysed half a minute ago
+    assert plan([grown(3_000, old)]) == [("orders", "analyze")]
+    assert plan([grown(3_000, None)]) == [("orders", "analyze")]  # never analysed
+    assert plan([grown(20_000, recent)]) == [("orders", "analyze")]  # as many changes as rows: doubled
+    # a busy table's dead rows are vacuumed whenever they pass 1 %; its analysis keeps the pace
+    hot = TableStats("inbox", live=20_000, dead=500, modified_since_analyze=3_000, seconds_since_analyze=recent)
+    assert plan([hot]) == [("inbox", "vacuum")]
 
 
 async def _churn(store: Store, rows: int) -> None:
@@ -66,6 +81,32 @@ async def test_dead_rows_are_vacuumed_on_postgres(pg_store: Store) -> None:
     dead, last_vacuum = await _cursor_stats(pg_store)
     assert dead == 0 and last_vacuum is not None
     assert await maintain(pg_store.engine, "always") == []  # nothing left to do
+
+
+async def test_commands_run_throttled_as_autovacuum_and_the_connection_is_reset(pg_store: Store) -> None:
+    """The upkeep's VACUUM and ANALYZE run with autovacuum's cost delay (a manual command runs
+    unthrottled), and the pooled connection goes back with the server's own setting."""
+    async with pg_store.engine.connect() as conn:
+        default = (await conn.execute(text("SELECT current_setting('vacuum_cost_delay')"))).scalar()
+    statements: list[str] = []
+
+    def _spy(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    await _churn(pg_store, 300)
+    event.listen(pg_store.engine.sync_engine, "before_cursor_execute", _spy)
+    try:
+        done = await maintain(pg_store.engine, "always")
+    finally:
+        event.remove(pg_store.engine.sync_engine, "before_cursor_execute", _spy)
+
+    assert ("cursors", "vacuum analyze") in done
+    commands = [i for i, st in enumerate(statements) if st.startswith(("VACUUM", "ANALYZE"))]
+    throttle = statements.index("SET vacuum_cost_delay = '2ms'")
+    reset = statements.index("RESET vacuum_cost_delay")
+    assert throttle < min(commands) and max(commands) < reset
+    async with pg_store.engine.connect() as conn:  # the pool's connection (pool_size 1 in tests or not)
+        assert (await conn.execute(text("SELECT current_setting('vacuum_cost_delay')"))).scalar() == default
 
 
 async def test_auto_follows_the_servers_autovacuum_setting(pg_store: Store) -> None:
