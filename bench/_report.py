@@ -72,6 +72,23 @@ def speed_probe() -> float:
     return round(best * 1000, 1)
 
 
+def code_revision() -> dict[str, Any]:
+    """The commit the run measured, and whether the checkout had uncommitted changes (then the
+    commit alone does not reproduce it); None for a copy without git."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "uncommitted_changes": bool(status) if status is not None else None}
+
+
 def write_result(name: str, result: dict[str, Any], args: dict[str, Any], *, record: bool) -> dict[str, Any]:
     """The result document; written to bench/results/ unless ``record`` is False (``--quick`` runs
     are written as ``<date>-<scenario>-quick.json`` and never shown in the README)."""
@@ -88,6 +105,7 @@ def write_result(name: str, result: dict[str, Any], args: dict[str, Any], *, rec
             if k not in ("scenario",) and v not in (None, False)
         ).replace(" True", ""),
         "machine": machine(),
+        "code": code_revision(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         **result,
     }

@@ -36,3 +36,26 @@ def test_the_table_shows_the_vm_speed_of_each_run() -> None:
     assert row.endswith("| 2026-12-03, 2 cores, load 2.9, probe 168.7 / 138.6 ms |")
     del doc["speed_probe_ms"]  # runs before session 9 did not time the probe
     assert _report.markdown_table({"replay": doc}).splitlines()[2].endswith("load 2.9 |")
+
+
+def test_a_result_names_the_commit_it_measured_and_whether_the_tree_was_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    monkeypatch.setattr(_report, "__file__", str(repo / "bench" / "_report.py"))
+    assert _report.code_revision() == {"commit": None, "uncommitted_changes": None}  # not a git checkout
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (repo / "f.txt").write_text("a")
+    git("add", "f.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one")
+    head = git("rev-parse", "HEAD")
+    assert _report.code_revision() == {"commit": head, "uncommitted_changes": False}
+    (repo / "f.txt").write_text("b")
+    assert _report.code_revision() == {"commit": head, "uncommitted_changes": True}
