@@ -72,9 +72,14 @@ def speed_probe() -> float:
     return round(best * 1000, 1)
 
 
+# what a benchmark run does not execute: edited during a run, it does not make the run irreproducible
+_NOT_RUN = ("docs", "*.md", "bench/results")
+
+
 def code_revision() -> dict[str, Any]:
-    """The commit the run measured, and whether the checkout had uncommitted changes (then the
-    commit alone does not reproduce it); None for a copy without git."""
+    """The commit the run measured, and whether the checkout had uncommitted changes to what runs
+    (then the commit alone does not reproduce it: documentation and the results this run writes
+    do not count); None for a copy without git."""
     root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str | None:
@@ -85,7 +90,7 @@ def code_revision() -> dict[str, Any]:
         return out.stdout.strip()
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in _NOT_RUN))
     return {"commit": commit, "uncommitted_changes": bool(status) if status is not None else None}
 
 

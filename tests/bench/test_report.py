@@ -57,5 +57,8 @@ def test_a_result_names_the_commit_it_measured_and_whether_the_tree_was_changed(
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one")
     head = git("rev-parse", "HEAD")
     assert _report.code_revision() == {"commit": head, "uncommitted_changes": False}
+    (repo / "README.md").write_text("notes")  # documentation, even tracked, does not count
+    git("add", "README.md")
+    assert _report.code_revision() == {"commit": head, "uncommitted_changes": False}
     (repo / "f.txt").write_text("b")
     assert _report.code_revision() == {"commit": head, "uncommitted_changes": True}
