@@ -105,7 +105,7 @@ async def test_commands_run_throttled_as_autovacuum_and_the_connection_is_reset(
     throttle = statements.index("SET vacuum_cost_delay = '2ms'")
     reset = statements.index("RESET vacuum_cost_delay")
     assert throttle < min(commands) and max(commands) < reset
-    async with pg_store.engine.connect() as conn:  # the pool's connection (pool_size 1 in tests or not)
+    async with pg_store.engine.connect() as conn:  # the pooled connection the upkeep used: not throttled
         assert (await conn.execute(text("SELECT current_setting('vacuum_cost_delay')"))).scalar() == default
 
 
