@@ -62,6 +62,14 @@ def scenario(name: str) -> Callable[[Scenario], Scenario]:
     return deco
 
 
+def ack_p99_by_second(ack_ms: list[float], rate: float) -> list[float | None]:
+    """p99 ack of each second of an open-loop phase: request i was due at ``i / rate`` seconds."""
+    by_second: dict[int, list[float]] = {}
+    for i, ms in enumerate(ack_ms):
+        by_second.setdefault(int(i / rate), []).append(ms)
+    return [pct(by_second[sec], 99) for sec in sorted(by_second)]
+
+
 def pct(values: list[float], p: float) -> float | None:
     """The p-th percentile (nearest rank) of ``values``, rounded to 0.1."""
     if not values:
@@ -181,12 +189,7 @@ async def ingest_phase(
         "webhook_to_allocated_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": pct(lat, 100)},
         # where in the run the slow ones are: a steady queue, or stalls of a second or two
         "webhook_to_allocated_p99_ms_per_second": [pct(by_second[sec], 99) for sec in sorted(by_second)],
-        # open loop: request i was due at start + i / rate, so its second is i // rate
-        "ack_p99_ms_per_second": [
-            pct(load["ack_ms"][i : i + int(rate)], 99) for i in range(0, len(load["ack_ms"]), int(rate))
-        ]
-        if rate
-        else None,
+        "ack_p99_ms_per_second": ack_p99_by_second(load["ack_ms"], rate) if rate else None,
         "orders_per_transaction": per_transaction,
         "cpu_cores": cpu,
         "cpu_ms_per_order": {**cpu_ms, "hub_total": hub_ms},
